@@ -1,0 +1,29 @@
+"""pathkernel: is every model trained by gradient descent a kernel machine?
+
+Tangent and path kernels, recorded training paths and exact Domingos decompositions
+(DESIGN.md §2 is the public API).
+"""
+
+from pathkernel import data
+from pathkernel.decomposition import Decomposition, domingos
+from pathkernel.functional import NonSmoothActivationWarning, flat_parameters
+from pathkernel.kernels import tangent_features, tangent_kernel
+from pathkernel.models import MLP, LinearModel
+from pathkernel.training import TrainingDivergedError, TrainingPath, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MLP",
+    "Decomposition",
+    "data",
+    "LinearModel",
+    "NonSmoothActivationWarning",
+    "TrainingDivergedError",
+    "TrainingPath",
+    "domingos",
+    "flat_parameters",
+    "tangent_features",
+    "tangent_kernel",
+    "train",
+]

@@ -1,0 +1,5 @@
+"""Data sets of the book's experiments (seeded, any size)."""
+
+from pathkernel.data.ball_sphere import ball_sphere
+
+__all__ = ["ball_sphere"]

@@ -1,0 +1,36 @@
+"""The ball / sphere task of Courtois, Morel & Arias (§5.1)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def ball_sphere(
+    n: int,
+    *,
+    d: int = 2,
+    r2: float = 0.8,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """n points in R^d: the first n // 2 inside the ball of radius sqrt(r2) (label -1),
+    the other n - n // 2 on the unit sphere ||x|| = 1 (label +1).
+
+    Ball points are uniform in the ball (radius sqrt(r2) * U^(1/d)), sphere points
+    uniform on the sphere. Returns x (n, d) and y (n,) in {-1, +1}.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ValueError(f"n={n!r} must be an integer >= 2 (one point of each class at least)")
+    if isinstance(d, bool) or not isinstance(d, int) or d < 1:
+        raise ValueError(f"d={d!r} must be a positive integer")
+    if not 0 < r2 < 1:
+        raise ValueError(f"r2={r2!r} must lie in (0, 1): the ball must sit strictly inside the sphere")
+    generator = torch.Generator().manual_seed(seed)
+    directions = torch.randn(n, d, generator=generator, dtype=dtype)
+    directions = directions / directions.norm(dim=1, keepdim=True)
+    inner = n // 2
+    radii = torch.ones(n, dtype=dtype)
+    radii[:inner] = r2**0.5 * torch.rand(inner, generator=generator, dtype=dtype) ** (1 / d)
+    y = torch.ones(n, dtype=dtype)
+    y[:inner] = -1
+    return directions * radii[:, None], y

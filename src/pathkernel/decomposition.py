@@ -1,0 +1,255 @@
+"""Domingos' decomposition of a trained model's predictions along its training path.
+
+For a recorded path theta_0..theta_T and query points x (DESIGN §3):
+
+* Theorem 2 / 3 (``exact=False``): f(theta_T, x) = f(theta_0, x) + sum_k <grad f(theta_k, x), Delta_k> + R.
+  With gradient descent, Delta_k = -lr_k sum_i grad f(theta_k, x_i) l'_i(theta_k), so the
+  kernel part is -sum_k lr_k sum_i K_k(x, x_i) l'_i: a kernel machine, and R = O(sum lr_k^2).
+  The kernel part is computed as one Jacobian-vector product of f(., x) along each step.
+* Exact form (``exact=True``): the same with grad f(theta_k, x) replaced by its average
+  over the segment [theta_k, theta_{k+1}] (composite Gauss-Legendre quadrature, refined
+  on long steps), which makes R vanish up to round-off, for any optimizer.
+* ``per_sample=True`` splits the kernel part over training points:
+  per_sample[j, i] = -sum_k lr_k K_k(x_j, x_i) l'_i(theta_k)  (K replaced by the
+  segment-averaged Kbar_k in exact mode; zero when x_i is not in step k's batch), with
+  the path kernel sum_k lr_k K_k(x_j, x_i) and the weights a_i of Theorem 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.func import jvp, vmap
+
+from pathkernel.functional import (
+    FlatFunction,
+    check_inputs,
+    flat_function,
+    output_dim,
+    progress,
+    warn_if_non_smooth,
+)
+from pathkernel.kernels import DEFAULT_MAX_MEMORY, jacobian, jacobian_chunks
+from pathkernel.losses import loss_derivative, prepare_targets
+from pathkernel.training import TrainingPath
+
+PER_SAMPLE_OPTIMIZERS = ("gd", "sgd")
+ROUNDOFF_FACTOR = 64
+MAX_LEVEL = 6
+
+
+@dataclass
+class Decomposition:
+    """The terms of f(theta_T, x) = initial + kernel part + residual.
+
+    Shapes for m query points: (m,) for scalar outputs, (m, c) for c outputs.
+
+    Attributes:
+        prediction: f(theta_T, x).
+        initial: f(theta_0, x).
+        rhs: initial + kernel part (Theorem 2/3 form, or the exact form).
+        residual: prediction - rhs.
+        exact: whether the segment-averaged (exact) kernel was used.
+        quadrature_levels: (T,) in exact mode: step k used `nodes` Gauss-Legendre points on
+            each of 2**level pieces of its segment (refined where the step is long).
+        per_sample: (m, n[, c]) contribution of each training point; sums over n to rhs - initial.
+        path_kernel: (m, n) sum_k lr_k K_k(x, x_i); (m, n, c, c) for c outputs.
+        weights: a_i(x) of Theorem 1, (m, n) with per_sample == -weights * path_kernel;
+            for c outputs (m, n, c, c) with per_sample[..., a] == -sum_b (weights * path_kernel)[..., a, b].
+            Zero where the path kernel is zero (x_i never in a batch).
+    """
+
+    prediction: torch.Tensor
+    initial: torch.Tensor
+    rhs: torch.Tensor
+    residual: torch.Tensor
+    exact: bool
+    quadrature_levels: torch.Tensor | None = None
+    per_sample: torch.Tensor | None = None
+    path_kernel: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
+
+
+def gauss_legendre(nodes: int, dtype: torch.dtype, level: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Composite Gauss-Legendre rule on [0, 1]: `nodes` points on each of 2**level equal pieces.
+
+    Returns points s_q and weights w_q with int_0^1 g(s) ds ~ sum_q w_q g(s_q).
+    """
+    if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
+        raise ValueError(f"nodes={nodes!r} must be an integer >= 1")
+    t, w = np.polynomial.legendre.leggauss(nodes)
+    pieces = 2**level
+    starts = np.arange(pieces)[:, None] / pieces
+    points = (starts + (t[None, :] + 1) / (2 * pieces)).ravel()
+    weights = np.tile(w / (2 * pieces), pieces)
+    return torch.tensor(points, dtype=dtype), torch.tensor(weights, dtype=dtype)
+
+
+def _kernel_part(
+    f: FlatFunction,
+    params: torch.Tensor,
+    x: torch.Tensor,
+    nodes: int | None,
+    progress_bar: bool | None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(sum_k <g_k(x), Delta_k>, levels): (m, c) and, in exact mode, (T,) refinement levels.
+
+    g_k = grad f(theta_k, x), one JVP per step; with `nodes` (exact mode), g_k is averaged
+    over the segment [theta_k, theta_{k+1}] by a composite Gauss-Legendre rule, refined
+    per step (2**level pieces) until the step's quadrature matches the observed change
+    f(theta_{k+1}, x) - f(theta_k, x) to round-off (`ROUNDOFF_FACTOR` * eps * |f|), until
+    refining stops halving the error (the round-off floor), or up to `MAX_LEVEL`. The
+    observed change only steers the refinement; the sum is the quadrature.
+    """
+    steps = params.shape[0] - 1
+
+    def directional(theta: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        return jvp(lambda t: f(t, x), (theta,), (delta,))[1]
+
+    batched = vmap(directional)
+    forward = vmap(lambda t: f(t, x))
+    chunk = max(1, 4096 // x.shape[0])
+    levels = torch.zeros(steps, dtype=torch.long) if nodes is not None else None
+    total = x.new_zeros(x.shape[0], f(params[0], x[:1]).shape[1])
+    eps = torch.finfo(params.dtype).eps
+    for start in progress(range(0, steps, chunk), total=-(-steps // chunk), desc="kernel part",
+                          enabled=progress_bar):
+        theta = params[start : min(start + chunk, steps)]
+        delta = params[start + 1 : start + 1 + theta.shape[0]] - theta
+        if nodes is None:
+            total += batched(theta, delta).sum(0)
+            continue
+        with torch.no_grad():
+            ends = forward(params[start : start + theta.shape[0] + 1])
+        change = ends[1:] - ends[:-1]
+        bound = ROUNDOFF_FACTOR * eps * (ends[1:].abs() + ends[:-1].abs()).amax(dim=(1, 2))
+        pending = torch.arange(theta.shape[0])
+        previous = torch.full_like(bound, torch.inf)
+        for level in range(MAX_LEVEL + 1):
+            points, weights = gauss_legendre(nodes, params.dtype, level)
+            quadrature = sum(w * batched(theta[pending] + s * delta[pending], delta[pending])
+                             for s, w in zip(points, weights))
+            error = (quadrature - change[pending]).abs().amax(dim=(1, 2))
+            done = (error <= bound[pending]) | (error > previous[pending] / 2) | (level == MAX_LEVEL)
+            total += quadrature[done].sum(0)
+            levels[start + pending[done]] = level
+            previous[pending] = error
+            pending = pending[~done]
+            if pending.numel() == 0:
+                break
+    return total, levels
+
+
+def _per_sample_terms(
+    path: TrainingPath,
+    f: FlatFunction,
+    x: torch.Tensor,
+    c: int,
+    nodes: int | None,
+    levels: torch.Tensor | None,
+    max_memory: int,
+    progress_bar: bool | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weighted, path_kernel), both (m, n, c, c): sum_k lr_k K_k(x, x_i)[a, b] l'_i[b] and sum_k lr_k K_k.
+
+    In exact mode (`nodes`), K_k is the segment-averaged kernel with the rule of `levels[k]`.
+    """
+    n, m = path.x.shape[0], x.shape[0]
+    theta = path.params
+    target = prepare_targets(path.loss, path.y, n, c, theta.dtype)
+    weighted = x.new_zeros(m, n, c, c)
+    path_kernel = x.new_zeros(m, n, c, c)
+    chunk = max(1, max_memory // (4 * c * theta.shape[1] * theta.element_size()))
+    everyone = torch.arange(n)
+    for k in progress(range(path.steps), total=path.steps, desc="per-sample kernel", enabled=progress_bar):
+        rows = path.batch(k)
+        index = everyone[rows]
+        lprime = loss_derivative(path.loss, f(theta[k], path.x[rows]), target[rows])
+        J_train = torch.cat([J for _, J in jacobian_chunks(f, theta[k], path.x[rows], chunk)])
+        delta = theta[k + 1] - theta[k]
+        rule = None if nodes is None else gauss_legendre(nodes, theta.dtype, int(levels[k]))
+        for start in range(0, m, chunk):
+            xq = x[start : start + chunk]
+            if rule is None:
+                J_query = jacobian(f, theta[k], xq)
+            else:
+                J_query = sum(w * jacobian(f, theta[k] + s * delta, xq) for s, w in zip(*rule))
+            K = path.lrs[k] * torch.einsum("mcp,bdp->mbcd", J_query, J_train)
+            path_kernel[start : start + chunk].index_add_(1, index, K)
+            weighted[start : start + chunk].index_add_(1, index, K * lprime[None, :, None, :])
+    return weighted, path_kernel
+
+
+def domingos(
+    path: TrainingPath,
+    x: torch.Tensor,
+    *,
+    exact: bool = False,
+    per_sample: bool = False,
+    nodes: int = 3,
+    max_memory: int = DEFAULT_MAX_MEMORY,
+    progress_bar: bool | None = None,
+) -> Decomposition:
+    """Decompose f(theta_T, x) along a recorded training path (Theorems 2 and 3).
+
+    Args:
+        path: a `TrainingPath` from `pathkernel.train`.
+        x: query points (m, ...), same example shape and dtype as the training inputs.
+        exact: use the segment-averaged tangent kernel, so that the residual is only
+            the quadrature error (machine precision for smooth models).
+        per_sample: also return per-training-point contributions, the path kernel and
+            the weights a_i (needs one Jacobian of the queries and of the batch per step;
+            optimizers "gd" and "sgd").
+        nodes: Gauss-Legendre nodes per piece of a step's segment in exact mode; each
+            step is split into 2**level pieces, refined until the quadrature matches the
+            observed change of f on that step to round-off.
+        max_memory: bytes allowed for Jacobian chunks in per_sample mode.
+        progress_bar: tqdm bar; None shows it only on an interactive terminal.
+
+    Returns:
+        A `Decomposition`; scalar-output models give (m,) terms, c outputs (m, c).
+    """
+    if not isinstance(path, TrainingPath):
+        raise TypeError(f"path must be a TrainingPath from pathkernel.train, got {type(path).__name__}")
+    model = path.model
+    check_inputs(model, x)
+    if x.shape[1:] != path.x.shape[1:]:
+        raise ValueError(f"query examples have shape {tuple(x.shape[1:])}; training examples {tuple(path.x.shape[1:])}")
+    if per_sample and path.optimizer not in PER_SAMPLE_OPTIMIZERS:
+        raise ValueError(
+            f"per_sample=True splits plain gradient steps ({PER_SAMPLE_OPTIMIZERS}); "
+            f"the path was trained with optimizer={path.optimizer!r}"
+        )
+    warn_if_non_smooth(model, "the exact (quadrature) decomposition" if exact else "Domingos' Theorem 2/3")
+    x = x.detach()
+    f = flat_function(model)
+    c, scalar = output_dim(model, x)
+    if exact:
+        gauss_legendre(nodes, path.params.dtype)
+    with torch.no_grad():
+        prediction = f(path.params[-1], x)
+        initial = f(path.params[0], x)
+    kernel_part, levels = _kernel_part(f, path.params, x, nodes if exact else None, progress_bar)
+    rhs = initial + kernel_part
+    terms = {}
+    if per_sample:
+        weighted, path_kernel = _per_sample_terms(
+            path, f, x, c, nodes if exact else None, levels, max_memory, progress_bar
+        )
+        weights = torch.where(path_kernel != 0, weighted / path_kernel, torch.zeros_like(weighted))
+        terms = {"per_sample": -weighted.sum(-1), "path_kernel": path_kernel, "weights": weights}
+        if scalar:
+            terms = {"per_sample": terms["per_sample"][..., 0], "path_kernel": path_kernel[..., 0, 0],
+                     "weights": weights[..., 0, 0]}
+    squeeze = (lambda t: t[:, 0]) if scalar else (lambda t: t)
+    return Decomposition(
+        prediction=squeeze(prediction),
+        initial=squeeze(initial),
+        rhs=squeeze(rhs),
+        residual=squeeze(prediction - rhs),
+        exact=exact,
+        quadrature_levels=levels,
+        **terms,
+    )

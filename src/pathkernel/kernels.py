@@ -1,0 +1,168 @@
+"""Tangent features and the (empirical) neural tangent kernel.
+
+For a model f(w, x) with c outputs the tangent features are the Jacobian rows
+phi_w(x) = d f(w, x) / dw, and the tangent kernel is
+
+    K_w(x, x') = J_w(x) J_w(x')^T          (c x c; a number when c = 1),
+
+normalized (a cosine) as K_ab / sqrt(K_aa(x, x) K_bb(x', x')).
+
+The generic route works for any `nn.Module` whose forward treats examples
+independently (no BatchNorm in training mode): per-example Jacobians by
+``torch.func.vmap(torch.func.jacrev(...))``, computed in chunks of examples so that
+memory stays bounded, then contracted block by block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+from torch.func import jacrev, vmap
+
+from pathkernel.functional import (
+    FlatFunction,
+    check_inputs,
+    flat_function,
+    flat_parameters,
+    output_dim,
+)
+
+DEFAULT_MAX_MEMORY = 1 << 30
+
+
+def jacobian(f: FlatFunction, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per-example Jacobians d f(theta, x_i) / d theta, shape (n, c, P)."""
+
+    def single(t: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+        return f(t, xi.unsqueeze(0))[0]
+
+    return vmap(jacrev(single), in_dims=(None, 0))(theta, x)
+
+
+def jacobian_chunks(
+    f: FlatFunction, theta: torch.Tensor, x: torch.Tensor, chunk: int
+) -> Iterator[tuple[slice, torch.Tensor]]:
+    """Yield (rows, J) with J = jacobian(f, theta, x[rows]) for consecutive row chunks."""
+    for start in range(0, x.shape[0], chunk):
+        rows = slice(start, min(start + chunk, x.shape[0]))
+        yield rows, jacobian(f, theta, x[rows])
+
+
+def _check_params(model: nn.Module, params: torch.Tensor | None, name: str) -> torch.Tensor:
+    theta = flat_parameters(model)
+    if params is None:
+        return theta
+    if not isinstance(params, torch.Tensor) or params.shape != theta.shape:
+        shape = tuple(params.shape) if isinstance(params, torch.Tensor) else type(params).__name__
+        raise ValueError(f"{name} has shape {shape}; expected a flat vector of shape {tuple(theta.shape)}")
+    if params.dtype != theta.dtype:
+        raise TypeError(f"{name} has dtype {params.dtype}; the model's parameters are {theta.dtype}")
+    return params.detach()
+
+
+def _rows_per_chunk(rows: int, bytes_per_row: int, max_memory: int) -> int:
+    return max(1, min(rows, max_memory // (4 * bytes_per_row)))
+
+
+def tangent_features(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    params: torch.Tensor | None = None,
+    max_memory: int = DEFAULT_MAX_MEMORY,
+) -> torch.Tensor:
+    """Tangent features phi_w(x_i) = d f(w, x_i) / dw.
+
+    Args:
+        model: any module mapping (n, ...) inputs to (n,), (n, 1) or (n, c) outputs.
+        x: inputs (n, ...), same dtype as the model.
+        params: flat parameters (P,) to evaluate at; default the model's own.
+        max_memory: bytes allowed for intermediate Jacobian chunks.
+
+    Returns:
+        (n, P) for a scalar-output model, (n, c, P) for c outputs.
+    """
+    check_inputs(model, x)
+    theta = _check_params(model, params, "params")
+    f = flat_function(model)
+    c, scalar = output_dim(model, x)
+    chunk = _rows_per_chunk(x.shape[0], c * theta.numel() * theta.element_size(), max_memory)
+    features = torch.cat([J for _, J in jacobian_chunks(f, theta, x.detach(), chunk)])
+    return features[:, 0, :] if scalar else features
+
+
+def tangent_kernel(
+    model: nn.Module,
+    x1: torch.Tensor,
+    x2: torch.Tensor | None = None,
+    *,
+    normalized: bool = False,
+    params: torch.Tensor | None = None,
+    params2: torch.Tensor | None = None,
+    max_memory: int = DEFAULT_MAX_MEMORY,
+) -> torch.Tensor:
+    """Tangent kernel K(x1_i, x2_j) = <phi_{w}(x1_i), phi_{w'}(x2_j)>.
+
+    Args:
+        model: any module mapping (n, ...) inputs to (n,), (n, 1) or (n, c) outputs.
+        x1: inputs (n1, ...); x2: inputs (n2, ...), default x1.
+        normalized: return the cosine form K_ab / sqrt(K_aa(x, x) K_bb(x', x')).
+        params: flat parameters w (P,) for the x1 side; default the model's own.
+        params2: flat parameters w' for the x2 side; default `params`.
+        max_memory: bytes allowed for Jacobian chunks (the result itself is extra).
+
+    Returns:
+        (n1, n2) for a scalar-output model, (n1, n2, c, c) for c outputs.
+    """
+    check_inputs(model, x1, "x1")
+    x2_given = x2 is not None
+    if x2_given:
+        check_inputs(model, x2, "x2")
+        if x2.shape[1:] != x1.shape[1:]:
+            raise ValueError(f"x1 examples have shape {tuple(x1.shape[1:])} but x2 examples {tuple(x2.shape[1:])}")
+    else:
+        x2 = x1
+    theta1 = _check_params(model, params, "params")
+    theta2 = theta1 if params2 is None else _check_params(model, params2, "params2")
+    f = flat_function(model)
+    c, scalar = output_dim(model, x1)
+    kernel = _generic_kernel(f, theta1, x1.detach(), theta2, x2.detach(), c, max_memory,
+                             symmetric=not x2_given and params2 is None, normalized=normalized)
+    return kernel[:, :, 0, 0] if scalar else kernel
+
+
+def _generic_kernel(
+    f: FlatFunction,
+    theta1: torch.Tensor,
+    x1: torch.Tensor,
+    theta2: torch.Tensor,
+    x2: torch.Tensor,
+    c: int,
+    max_memory: int,
+    *,
+    symmetric: bool,
+    normalized: bool,
+) -> torch.Tensor:
+    """Blockwise J(x1) J(x2)^T of shape (n1, n2, c, c), keeping the x2 Jacobians when they fit."""
+    n1, n2 = x1.shape[0], x2.shape[0]
+    bytes_per_row = c * theta1.numel() * theta1.element_size()
+    chunk = _rows_per_chunk(max(n1, n2), bytes_per_row, max_memory)
+    second = None
+    if n2 * bytes_per_row <= max_memory // 2:
+        second = list(jacobian_chunks(f, theta2, x2, chunk))
+    first = second if symmetric and second is not None else jacobian_chunks(f, theta1, x1, chunk)
+    kernel = x1.new_empty(n1, n2, c, c)
+    diag1 = x1.new_empty(n1, c)
+    diag2 = x1.new_empty(n2, c)
+    for k, (rows1, J1) in enumerate(first):
+        diag1[rows1] = J1.pow(2).sum(-1)
+        blocks = second if second is not None else jacobian_chunks(f, theta2, x2, chunk)
+        for rows2, J2 in blocks:
+            kernel[rows1, rows2] = torch.einsum("icp,jdp->ijcd", J1, J2)
+            if k == 0:
+                diag2[rows2] = J2.pow(2).sum(-1)
+    if normalized:
+        kernel = kernel / torch.sqrt(diag1[:, None, :, None] * diag2[None, :, None, :])
+    return kernel

@@ -1,0 +1,191 @@
+"""Training that records its path theta_0, ..., theta_T.
+
+`train` runs the model's own parameters through a `torch.optim` optimizer, so a
+recorded path equals torch's step for step (DESIGN §2):
+
+* ``"gd"``: full-batch gradient descent, torch.optim.SGD without momentum;
+* ``"sgd"``: the same on mini-batches of `batch_size` (each epoch a seeded random
+  permutation, an incomplete last batch dropped);
+* ``"momentum"``: torch.optim.SGD(momentum=m), heavy ball without dampening;
+* ``"adam"``: torch.optim.Adam(betas, eps).
+
+The loss of step k is the batch mean of `pathkernel.losses`. After `train` the model
+holds theta_T.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from pathkernel.functional import check_inputs, flat_parameters, output_dim, progress
+from pathkernel.losses import loss_value, prepare_targets
+
+OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Training produced a non-finite loss or parameter."""
+
+
+@dataclass
+class TrainingPath:
+    """A recorded training run.
+
+    Attributes:
+        model: the trained module (holds theta_T); its structure evaluates any theta.
+        x, y: training inputs (n, ...) and targets as given to `train`.
+        params: (T+1, P) flat parameters theta_0..theta_T.
+        lrs: (T,) learning rate of each step.
+        losses: (T,) training loss of the batch at step k, evaluated at theta_k.
+        loss: loss name ("mse", "bce", "cross_entropy").
+        optimizer: optimizer name (one of `OPTIMIZERS`).
+        batches: (T, b) training-set indices of each step's batch; None when every
+            step used the full batch.
+        hyper: optimizer hyper-parameters (momentum, betas, eps) as used.
+    """
+
+    model: nn.Module
+    x: torch.Tensor
+    y: torch.Tensor
+    params: torch.Tensor
+    lrs: torch.Tensor
+    losses: torch.Tensor
+    loss: str
+    optimizer: str
+    batches: torch.Tensor | None = None
+    hyper: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def steps(self) -> int:
+        """Number of recorded steps T."""
+        return self.params.shape[0] - 1
+
+    def batch(self, k: int) -> torch.Tensor | slice:
+        """Training-set indices of step k's batch (a slice of everything for full batch)."""
+        return slice(None) if self.batches is None else self.batches[k]
+
+
+def _learning_rates(lr: float | Sequence[float] | torch.Tensor, steps: int, dtype: torch.dtype) -> torch.Tensor:
+    if isinstance(lr, (int, float)):
+        lrs = torch.full((steps,), float(lr), dtype=dtype)
+    else:
+        lrs = torch.as_tensor(lr, dtype=dtype).flatten()
+    if lrs.numel() != steps:
+        raise ValueError(f"lr has {lrs.numel()} values but steps={steps}; give one number or one per step")
+    if not torch.all(torch.isfinite(lrs) & (lrs > 0)):
+        raise ValueError(f"learning rates must be finite and > 0; got min {lrs.min().item()}")
+    return lrs
+
+
+def _batches(n: int, batch_size: int, steps: int, seed: int) -> torch.Tensor:
+    """(steps, batch_size) indices: consecutive slices of seeded random permutations."""
+    generator = torch.Generator().manual_seed(seed)
+    per_epoch = n // batch_size
+    epochs = math.ceil(steps / per_epoch)
+    rows = [torch.randperm(n, generator=generator)[: per_epoch * batch_size].view(per_epoch, batch_size)
+            for _ in range(epochs)]
+    return torch.cat(rows)[:steps]
+
+
+def _optimizer(name: str, params, lr: float, momentum: float, betas: tuple[float, float], eps: float):
+    if name in ("gd", "sgd"):
+        return torch.optim.SGD(params, lr=lr)
+    if name == "momentum":
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum={momentum} must lie in [0, 1)")
+        return torch.optim.SGD(params, lr=lr, momentum=momentum)
+    if not all(0 <= b < 1 for b in betas) or eps <= 0:
+        raise ValueError(f"betas={betas} must lie in [0, 1) and eps={eps} must be > 0")
+    return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps)
+
+
+def train(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    lr: float | Sequence[float] | torch.Tensor,
+    steps: int,
+    optimizer: str = "gd",
+    loss: str = "mse",
+    batch_size: int | None = None,
+    seed: int = 0,
+    momentum: float = 0.9,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    progress_bar: bool | None = None,
+) -> TrainingPath:
+    """Train `model` in place and record its path.
+
+    Args:
+        model: the module to train (float32 or float64); it ends at theta_T.
+        x: training inputs (n, ...); y: targets (see `pathkernel.losses.prepare_targets`).
+        lr: learning rate, one number or one per step (length `steps`).
+        steps: number of optimizer steps T >= 1.
+        optimizer: "gd", "sgd", "momentum" or "adam" (torch.optim conventions).
+        loss: "mse", "bce" or "cross_entropy".
+        batch_size: mini-batch size for "sgd" (for other optimizers, None = full batch).
+        seed: seed of the mini-batch order.
+        momentum, betas, eps: hyper-parameters of "momentum" and "adam".
+        progress_bar: tqdm bar; None shows it only on an interactive terminal.
+
+    Returns:
+        The `TrainingPath` with params (T+1, P).
+
+    Raises:
+        TrainingDivergedError: the loss or the parameters became NaN/inf, naming the step.
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer={optimizer!r} is not supported; expected one of {OPTIMIZERS}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps={steps!r} must be an integer >= 1")
+    check_inputs(model, x)
+    n = x.shape[0]
+    c, _ = output_dim(model, x)
+    theta0 = flat_parameters(model)
+    target = prepare_targets(loss, y, n, c, theta0.dtype)
+    lrs = _learning_rates(lr, steps, theta0.dtype)
+    batches = None
+    if batch_size is not None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= n:
+            raise ValueError(f"batch_size={batch_size!r} must be an integer in [1, n={n}]")
+        if batch_size < n:
+            batches = _batches(n, batch_size, steps, seed)
+    if optimizer == "sgd" and batch_size is None:
+        raise ValueError("optimizer='sgd' needs batch_size (use optimizer='gd' for full batch)")
+    if optimizer == "gd" and batches is not None:
+        raise ValueError(f"optimizer='gd' is full batch but batch_size={batch_size} < n={n}; use 'sgd'")
+
+    params = list(model.parameters())
+    opt = _optimizer(optimizer, params, float(lrs[0]), momentum, betas, eps)
+    path = torch.empty(steps + 1, theta0.numel(), dtype=theta0.dtype)
+    path[0] = theta0
+    losses = torch.empty(steps, dtype=theta0.dtype)
+    for k in progress(range(steps), total=steps, desc=f"train ({optimizer})", enabled=progress_bar):
+        rows = slice(None) if batches is None else batches[k]
+        for group in opt.param_groups:
+            group["lr"] = float(lrs[k])
+        opt.zero_grad(set_to_none=True)
+        value = loss_value(loss, model(x[rows]).reshape(x[rows].shape[0], -1), target[rows])
+        if not torch.isfinite(value):
+            raise TrainingDivergedError(f"training diverged at step {k}: loss = {value.item()} (lr = {lrs[k].item():g})")
+        value.backward()
+        opt.step()
+        losses[k] = value.detach()
+        path[k + 1] = nn.utils.parameters_to_vector(params).detach()
+        if not torch.all(torch.isfinite(path[k + 1])):
+            raise TrainingDivergedError(
+                f"training diverged at step {k}: non-finite parameters after the update (lr = {lrs[k].item():g})"
+            )
+    hyper: dict[str, object] = {}
+    if optimizer == "momentum":
+        hyper = {"momentum": momentum}
+    elif optimizer == "adam":
+        hyper = {"betas": tuple(betas), "eps": eps}
+    return TrainingPath(model=model, x=x.detach(), y=y.detach(), params=path, lrs=lrs, losses=losses,
+                        loss=loss, optimizer=optimizer, batches=batches, hyper=hyper)
