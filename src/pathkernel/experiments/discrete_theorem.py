@@ -32,16 +32,21 @@ class Config:
     n_query: int
     depth: int = 3
     activation: str = "gelu"
+    fit_max_lr: float = 0.1
     query_radius: float = 1.5
     nodes: int = 3
 
+    def __post_init__(self) -> None:
+        if sum(lr <= self.fit_max_lr for lr in self.lrs) < 2:
+            raise ValueError(f"lrs={self.lrs} need two values <= fit_max_lr={self.fit_max_lr} to fit a slope")
+
     @classmethod
     def quick(cls) -> "Config":
-        return cls(scale="quick", n=64, width=64, time=4.0, lrs=(0.4, 0.2, 0.1, 0.05, 0.025), n_query=200)
+        return cls(scale="quick", n=64, width=64, time=40.0, lrs=(0.4, 0.2, 0.1, 0.05, 0.025), n_query=200)
 
     @classmethod
     def paper(cls) -> "Config":
-        return cls(scale="paper", n=400, width=200, time=8.0,
+        return cls(scale="paper", n=400, width=200, time=40.0,
                    lrs=(0.4, 0.2, 0.1, 0.05, 0.025, 0.0125, 0.00625), n_query=1000)
 
     @classmethod
@@ -52,7 +57,12 @@ class Config:
 
 @dataclass
 class Result:
-    """Per learning rate (arrays of length len(lrs)) and the fitted order of the remainder."""
+    """Per learning rate (arrays of length len(lrs)) and the fitted order of the remainder.
+
+    slope, intercept: least-squares fit of log residual = slope * log lr + intercept over
+    the learning rates <= config.fit_max_lr. prediction_max: max_x |f(theta_T, x)|, the
+    scale against which a residual is round-off.
+    """
 
     config: Config
     lrs: np.ndarray
@@ -60,10 +70,9 @@ class Result:
     final_loss: np.ndarray
     residual: np.ndarray
     residual_exact: np.ndarray
+    prediction_max: np.ndarray
     slope: float
     intercept: float
-    prediction: np.ndarray
-    rhs: np.ndarray
 
 
 def query_points(n: int, radius: float, seed: int) -> torch.Tensor:
@@ -78,19 +87,20 @@ def run(config: Config, seed: int = 0) -> Result:
     """Train once per lr to time `config.time` and measure the remainder of Theorem 2."""
     x, y = ball_sphere(config.n, seed=seed)
     xq = query_points(config.n_query, config.query_radius, seed + 1)
-    steps, losses, plain, exact = [], [], [], []
+    steps, losses, plain, exact, scale = [], [], [], [], []
     for lr in config.lrs:
         model = MLP(2, config.width, config.depth, activation=config.activation, seed=seed, dtype=torch.float64)
         path = train(model, x, y, lr=lr, steps=max(1, round(config.time / lr)))
-        dec = domingos(path, xq)
         steps.append(path.steps)
         losses.append(path.losses[-1].item())
+        dec = domingos(path, xq)
         plain.append(dec.residual.abs().max().item())
+        scale.append(dec.prediction.abs().max().item())
         exact.append(domingos(path, xq, exact=True, nodes=config.nodes).residual.abs().max().item())
-        if lr == max(config.lrs):
-            prediction, rhs = dec.prediction.numpy(), dec.rhs.numpy()
     lrs = np.asarray(config.lrs)
-    slope, intercept = np.polyfit(np.log(lrs), np.log(plain), 1)
+    fitted = lrs <= config.fit_max_lr
+    slope, intercept = np.polyfit(np.log(lrs[fitted]), np.log(np.asarray(plain)[fitted]), 1)
     return Result(config=config, lrs=lrs, steps=np.asarray(steps), final_loss=np.asarray(losses),
-                  residual=np.asarray(plain), residual_exact=np.asarray(exact), slope=float(slope),
-                  intercept=float(intercept), prediction=prediction, rhs=rhs)
+                  residual=np.asarray(plain), residual_exact=np.asarray(exact),
+                  prediction_max=np.asarray(scale), slope=float(slope),
+                  intercept=float(intercept))
