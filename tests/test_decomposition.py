@@ -38,14 +38,15 @@ def naive_terms(path, xq, segment_nodes=None):
     return rhs + per_sample.sum(1), per_sample, kernel
 
 
+@pytest.mark.parametrize("method", ["structured", "generic"])
 @pytest.mark.parametrize("out_dim", [1, 3])
-def test_theorem_2_and_3_against_a_per_step_reference(out_dim):
+def test_theorem_2_and_3_against_a_per_step_reference(out_dim, method):
     x, y = regression_data()
     target = y if out_dim == 1 else torch.stack([y, -y, y**2], 1)
     model = pk.MLP(2, 12, 3, out_dim=out_dim, dtype=torch.float64)
     path = pk.train(model, x, target, lr=0.1, steps=8)
     xq = randn(5, 2, seed=9)
-    dec = pk.domingos(path, xq, per_sample=True)
+    dec = pk.domingos(path, xq, per_sample=True, method=method)
     rhs, per_sample, kernel = naive_terms(path, xq)
     if out_dim == 1:
         rhs, per_sample, kernel = rhs[:, 0], per_sample[..., 0], kernel[..., 0, 0]
@@ -70,11 +71,12 @@ def test_per_sample_sums_and_weight_identity(out_dim):
         torch.testing.assert_close(dec.per_sample, -product, rtol=1e-12, atol=1e-15)
 
 
-def test_exact_per_sample_against_the_segment_averaged_reference():
+@pytest.mark.parametrize("method", ["structured", "generic"])
+def test_exact_per_sample_against_the_segment_averaged_reference(method):
     x, y = regression_data(n=8)
     path = pk.train(pk.MLP(2, 8, 3, dtype=torch.float64), x, y, lr=0.3, steps=4)
     xq = randn(3, 2, seed=4)
-    dec = pk.domingos(path, xq, exact=True, per_sample=True, nodes=4)
+    dec = pk.domingos(path, xq, exact=True, per_sample=True, nodes=4, method=method)
     _, per_sample, kernel = naive_terms(path, xq, segment_nodes=gauss_legendre(4, torch.float64, 0))
     assert relative_error(dec.per_sample, per_sample[..., 0]) < 1e-10
     assert relative_error(dec.path_kernel, kernel[..., 0, 0]) < 1e-10

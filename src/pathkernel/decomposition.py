@@ -31,7 +31,8 @@ from pathkernel.functional import (
     progress,
     warn_if_non_smooth,
 )
-from pathkernel.kernels import DEFAULT_MAX_MEMORY, jacobian, jacobian_chunks
+from pathkernel import structured
+from pathkernel.kernels import DEFAULT_MAX_MEMORY, chain_for, jacobian, jacobian_chunks
 from pathkernel.losses import loss_derivative, prepare_targets
 from pathkernel.training import TrainingPath
 
@@ -145,6 +146,7 @@ def _kernel_part(
 def _per_sample_terms(
     path: TrainingPath,
     f: FlatFunction,
+    chain: structured.Chain | None,
     x: torch.Tensor,
     c: int,
     nodes: int | None,
@@ -154,29 +156,41 @@ def _per_sample_terms(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(weighted, path_kernel), both (m, n, c, c): sum_k lr_k K_k(x, x_i)[a, b] l'_i[b] and sum_k lr_k K_k.
 
-    In exact mode (`nodes`), K_k is the segment-averaged kernel with the rule of `levels[k]`.
+    In exact mode (`nodes`), K_k is the segment-averaged kernel with the rule of `levels[k]`:
+    Kbar_k = sum_q w_q K(theta_k + s_q Delta_k on the query side, theta_k on the training side).
+    With a `chain` the kernels come from `structured` Gram products, else from Jacobians.
     """
     n, m = path.x.shape[0], x.shape[0]
     theta = path.params
     target = prepare_targets(path.loss, path.y, n, c, theta.dtype)
     weighted = x.new_zeros(m, n, c, c)
     path_kernel = x.new_zeros(m, n, c, c)
-    chunk = max(1, max_memory // (4 * c * theta.shape[1] * theta.element_size()))
+    itemsize = theta.element_size()
+    jacobian_rows = max(1, max_memory // (4 * c * theta.shape[1] * itemsize))
     everyone = torch.arange(n)
     for k in progress(range(path.steps), total=path.steps, desc="per-sample kernel", enabled=progress_bar):
         rows = path.batch(k)
         index = everyone[rows]
-        lprime = loss_derivative(path.loss, f(theta[k], path.x[rows]), target[rows])
-        J_train = torch.cat([J for _, J in jacobian_chunks(f, theta[k], path.x[rows], chunk)])
+        x_batch = path.x[rows]
+        lprime = loss_derivative(path.loss, f(theta[k], x_batch), target[rows])
         delta = theta[k + 1] - theta[k]
-        rule = None if nodes is None else gauss_legendre(nodes, theta.dtype, int(levels[k]))
+        rule = (torch.zeros(1, dtype=theta.dtype), torch.ones(1, dtype=theta.dtype)) if nodes is None \
+            else gauss_legendre(nodes, theta.dtype, int(levels[k]))
+        if chain is not None:
+            train_side = structured.side(chain, theta[k], x_batch)
+            chunk = max(1, max_memory // (4 * index.numel() * c * c * itemsize))
+        else:
+            J_train = torch.cat([J for _, J in jacobian_chunks(f, theta[k], x_batch, jacobian_rows)])
+            chunk = jacobian_rows
         for start in range(0, m, chunk):
             xq = x[start : start + chunk]
-            if rule is None:
-                J_query = jacobian(f, theta[k], xq)
+            if chain is not None:
+                K = sum(w * structured.kernel(structured.side(chain, theta[k] + s * delta, xq), train_side)
+                        for s, w in zip(*rule))
             else:
                 J_query = sum(w * jacobian(f, theta[k] + s * delta, xq) for s, w in zip(*rule))
-            K = path.lrs[k] * torch.einsum("mcp,bdp->mbcd", J_query, J_train)
+                K = torch.einsum("mcp,bdp->mbcd", J_query, J_train)
+            K = path.lrs[k] * K
             path_kernel[start : start + chunk].index_add_(1, index, K)
             weighted[start : start + chunk].index_add_(1, index, K * lprime[None, :, None, :])
     return weighted, path_kernel
@@ -190,6 +204,7 @@ def domingos(
     per_sample: bool = False,
     nodes: int = 3,
     max_memory: int = DEFAULT_MAX_MEMORY,
+    method: str = "auto",
     progress_bar: bool | None = None,
 ) -> Decomposition:
     """Decompose f(theta_T, x) along a recorded training path (Theorems 2 and 3).
@@ -205,7 +220,9 @@ def domingos(
         nodes: Gauss-Legendre nodes per piece of a step's segment in exact mode; each
             step is split into 2**level pieces, refined until the quadrature matches the
             observed change of f on that step to round-off.
-        max_memory: bytes allowed for Jacobian chunks in per_sample mode.
+        max_memory: bytes allowed for kernel blocks in per_sample mode.
+        method: kernel route of per_sample mode: "auto" (structured Gram products for
+            fully connected chains, else Jacobians), "structured" or "generic".
         progress_bar: tqdm bar; None shows it only on an interactive terminal.
 
     Returns:
@@ -235,8 +252,9 @@ def domingos(
     rhs = initial + kernel_part
     terms = {}
     if per_sample:
+        chain = chain_for(model, x, method)
         weighted, path_kernel = _per_sample_terms(
-            path, f, x, c, nodes if exact else None, levels, max_memory, progress_bar
+            path, f, chain, x, c, nodes if exact else None, levels, max_memory, progress_bar
         )
         weights = torch.where(path_kernel != 0, weighted / path_kernel, torch.zeros_like(weighted))
         terms = {"per_sample": -weighted.sum(-1), "path_kernel": path_kernel, "weights": weights}

@@ -7,10 +7,15 @@ phi_w(x) = d f(w, x) / dw, and the tangent kernel is
 
 normalized (a cosine) as K_ab / sqrt(K_aa(x, x) K_bb(x', x')).
 
-The generic route works for any `nn.Module` whose forward treats examples
-independently (no BatchNorm in training mode): per-example Jacobians by
-``torch.func.vmap(torch.func.jacrev(...))``, computed in chunks of examples so that
-memory stays bounded, then contracted block by block.
+Two routes, same answer (to round-off):
+
+* structured (`pathkernel.structured`): for fully connected chains (`MLP`,
+  `LinearModel`, `nn.Sequential` of Linear layers and elementwise activations) the
+  kernel is a sum over layers of Hadamard products of small Gram matrices; no
+  P-dimensional Jacobian is formed. Chosen automatically when it applies.
+* generic: any `nn.Module` whose forward treats examples independently (no BatchNorm
+  in training mode): per-example Jacobians by ``torch.func.vmap(torch.func.jacrev(...))``,
+  computed in chunks of examples so that memory stays bounded, contracted block by block.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import torch
 from torch import nn
 from torch.func import jacrev, vmap
 
+from pathkernel import structured
 from pathkernel.functional import (
     FlatFunction,
     check_inputs,
@@ -30,6 +36,26 @@ from pathkernel.functional import (
 )
 
 DEFAULT_MAX_MEMORY = 1 << 30
+METHODS = ("auto", "structured", "generic")
+
+
+def chain_for(model: nn.Module, x: torch.Tensor, method: str) -> structured.Chain | None:
+    """The structured chain to use for `model` on inputs `x`, or None for the generic route.
+
+    method: "auto" (structured when the model is a recognized chain and x is (n, d)),
+    "structured" (required: raise otherwise) or "generic".
+    """
+    if method not in METHODS:
+        raise ValueError(f"method={method!r}; expected one of {METHODS}")
+    if method == "generic":
+        return None
+    chain = structured.chain_of(model) if x.dim() == 2 else None
+    if chain is None and method == "structured":
+        raise ValueError(
+            f"method='structured' needs an MLP, LinearModel or nn.Sequential of Linear layers and "
+            f"elementwise activations on (n, d) inputs; got {type(model).__name__} on inputs {tuple(x.shape)}"
+        )
+    return chain
 
 
 def jacobian(f: FlatFunction, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -72,6 +98,7 @@ def tangent_features(
     *,
     params: torch.Tensor | None = None,
     max_memory: int = DEFAULT_MAX_MEMORY,
+    method: str = "auto",
 ) -> torch.Tensor:
     """Tangent features phi_w(x_i) = d f(w, x_i) / dw.
 
@@ -80,16 +107,21 @@ def tangent_features(
         x: inputs (n, ...), same dtype as the model.
         params: flat parameters (P,) to evaluate at; default the model's own.
         max_memory: bytes allowed for intermediate Jacobian chunks.
+        method: "auto", "structured" or "generic" (see `chain_for`).
 
     Returns:
         (n, P) for a scalar-output model, (n, c, P) for c outputs.
     """
     check_inputs(model, x)
     theta = _check_params(model, params, "params")
-    f = flat_function(model)
     c, scalar = output_dim(model, x)
-    chunk = _rows_per_chunk(x.shape[0], c * theta.numel() * theta.element_size(), max_memory)
-    features = torch.cat([J for _, J in jacobian_chunks(f, theta, x.detach(), chunk)])
+    chain = chain_for(model, x, method)
+    if chain is not None:
+        features = structured.features(chain, theta, x.detach())
+    else:
+        f = flat_function(model)
+        chunk = _rows_per_chunk(x.shape[0], c * theta.numel() * theta.element_size(), max_memory)
+        features = torch.cat([J for _, J in jacobian_chunks(f, theta, x.detach(), chunk)])
     return features[:, 0, :] if scalar else features
 
 
@@ -102,6 +134,7 @@ def tangent_kernel(
     params: torch.Tensor | None = None,
     params2: torch.Tensor | None = None,
     max_memory: int = DEFAULT_MAX_MEMORY,
+    method: str = "auto",
 ) -> torch.Tensor:
     """Tangent kernel K(x1_i, x2_j) = <phi_{w}(x1_i), phi_{w'}(x2_j)>.
 
@@ -111,7 +144,9 @@ def tangent_kernel(
         normalized: return the cosine form K_ab / sqrt(K_aa(x, x) K_bb(x', x')).
         params: flat parameters w (P,) for the x1 side; default the model's own.
         params2: flat parameters w' for the x2 side; default `params`.
-        max_memory: bytes allowed for Jacobian chunks (the result itself is extra).
+        max_memory: bytes allowed for intermediate blocks (the result itself is extra).
+        method: "auto" (structured route for fully connected chains, else generic),
+            "structured" or "generic".
 
     Returns:
         (n1, n2) for a scalar-output model, (n1, n2, c, c) for c outputs.
@@ -126,11 +161,45 @@ def tangent_kernel(
         x2 = x1
     theta1 = _check_params(model, params, "params")
     theta2 = theta1 if params2 is None else _check_params(model, params2, "params2")
-    f = flat_function(model)
     c, scalar = output_dim(model, x1)
-    kernel = _generic_kernel(f, theta1, x1.detach(), theta2, x2.detach(), c, max_memory,
-                             symmetric=not x2_given and params2 is None, normalized=normalized)
+    chain = chain_for(model, x1, method)
+    if chain is not None:
+        kernel = _structured_kernel(chain, theta1, x1.detach(), theta2, x2.detach(), c, max_memory,
+                                    normalized=normalized)
+    else:
+        kernel = _generic_kernel(flat_function(model), theta1, x1.detach(), theta2, x2.detach(), c, max_memory,
+                                 symmetric=not x2_given and params2 is None, normalized=normalized)
     return kernel[:, :, 0, 0] if scalar else kernel
+
+
+def _structured_kernel(
+    chain: structured.Chain,
+    theta1: torch.Tensor,
+    x1: torch.Tensor,
+    theta2: torch.Tensor,
+    x2: torch.Tensor,
+    c: int,
+    max_memory: int,
+    *,
+    normalized: bool,
+) -> torch.Tensor:
+    """(n1, n2, c, c) by `structured.kernel`, x1 in row blocks so that the per-layer
+    (rows, n2) Gram products stay within `max_memory`."""
+    n1, n2 = x1.shape[0], x2.shape[0]
+    second = structured.side(chain, theta2, x2)
+    rows = max(1, max_memory // (4 * n2 * c * c * x1.element_size()))
+    kernel = x1.new_empty(n1, n2, c, c)
+    diag1 = x1.new_empty(n1, c)
+    for start in range(0, n1, rows):
+        block = slice(start, min(start + rows, n1))
+        first = structured.side(chain, theta1, x1[block])
+        kernel[block] = structured.kernel(first, second)
+        if normalized:
+            diag1[block] = structured.diagonal(first)
+    if normalized:
+        diag2 = structured.diagonal(second)
+        kernel = kernel / torch.sqrt(diag1[:, None, :, None] * diag2[None, :, None, :])
+    return kernel
 
 
 def _generic_kernel(
