@@ -148,19 +148,29 @@ def side(chain: Chain, theta: torch.Tensor, x: torch.Tensor) -> Side:
 
 
 def kernel(first: Side, second: Side) -> torch.Tensor:
-    """(n1, n2, c, c): sum_l (D_l D_l'^T) o (s_l^2 A_{l-1} A_{l-1}'^T + t_l^2 [bias])."""
+    """(n1, n2, c, c): sum_l (D_l D_l'^T) o (s_l^2 A_{l-1} A_{l-1}'^T + t_l^2 [bias]).
+
+    The last layer's deltas are the identity (f = z_L), so its term only fills the
+    output diagonal; the products are done in place to keep memory at a few (n1, n2).
+    """
     n1, c = first.deltas[0].shape[:2]
     n2 = second.deltas[0].shape[0]
     total = first.inputs[0].new_zeros(n1, n2, c, c)
-    for a1, a2, d1, d2, (s, t, has_bias) in zip(first.inputs, second.inputs, first.deltas, second.deltas,
-                                                  first.scales):
-        gram = (s * s) * (a1 @ a2.T)
+    last = len(first.inputs) - 1
+    for l, (a1, a2, d1, d2, (s, t, has_bias)) in enumerate(
+        zip(first.inputs, second.inputs, first.deltas, second.deltas, first.scales)
+    ):
+        gram = a1 @ a2.T
+        if s != 1.0:
+            gram.mul_(s * s)
         if has_bias:
-            gram = gram + t * t
-        if c == 1:
-            total[:, :, 0, 0] += (d1[:, 0] @ d2[:, 0].T) * gram
+            gram.add_(t * t)
+        if l == last:
+            total.diagonal(dim1=2, dim2=3).add_(gram[:, :, None])
+        elif c == 1:
+            total[:, :, 0, 0].add_(gram.mul_(d1[:, 0] @ d2[:, 0].T))
         else:
-            total += torch.einsum("icp,jdp->ijcd", d1, d2) * gram[:, :, None, None]
+            total.add_(torch.einsum("icp,jdp->ijcd", d1, d2).mul_(gram[:, :, None, None]))
     return total
 
 
