@@ -199,3 +199,28 @@ def test_bad_inputs():
     adam = pk.train(pk.MLP(2, 8, 2, dtype=torch.float64), x, y, lr=0.01, steps=3, optimizer="adam")
     with pytest.raises(ValueError, match="adam"):
         pk.domingos(adam, x, per_sample=True)
+
+
+def test_snapshot_stride_is_exact_for_a_constant_kernel():
+    """A linear model's kernel never changes: holding it over blocks of steps loses nothing."""
+    x, y = regression_data(n=12)
+    path = pk.train(pk.LinearModel(2, dtype=torch.float64), x, y, lr=0.2, steps=30)
+    xq = randn(5, 2, seed=3)
+    full = pk.domingos(path, xq, per_sample=True)
+    for stride in (7, 30, 100):
+        snap = pk.domingos(path, xq, per_sample=True, stride=stride)
+        torch.testing.assert_close(snap.per_sample, full.per_sample, rtol=1e-12, atol=1e-14)
+
+
+def test_snapshot_stride_error_shrinks_with_the_stride():
+    x, y = regression_data(n=16)
+    path = pk.train(pk.MLP(2, 12, 3, dtype=torch.float64), x, y, lr=0.1, steps=60)
+    xq = randn(6, 2, seed=3)
+    full = pk.domingos(path, xq, per_sample=True)
+    errors = [(pk.domingos(path, xq, per_sample=True, stride=s).per_sample - full.per_sample).abs().max().item()
+              for s in (30, 10, 3)]
+    assert errors[0] > errors[1] > errors[2] > 0
+    with pytest.raises(ValueError, match="stride"):
+        pk.domingos(path, xq, per_sample=True, exact=True, stride=2)
+    with pytest.raises(ValueError, match="stride=0"):
+        pk.domingos(path, xq, per_sample=True, stride=0)
