@@ -76,3 +76,22 @@ def test_non_chains_fall_back_to_the_generic_route():
     assert relative_error(pk.tangent_kernel(model, x), naive_kernel(model, x, x)[..., 0, 0]) < 1e-12
     with pytest.raises(ValueError, match="method='fast'"):
         pk.tangent_kernel(model, x, method="fast")
+
+
+@pytest.mark.parametrize("name", CHAINS)
+def test_batched_directional_derivatives_match_finite_differences_and_autograd(name):
+    model = CHAINS[name]()
+    chain = structured.chain_of(model)
+    theta = pk.flat_parameters(model)
+    thetas = theta + 0.2 * randn(3, theta.numel(), seed=7)
+    deltas = randn(3, theta.numel(), seed=8)
+    x = randn(6, 3, seed=9)
+    out, derivative = structured.directional(chain, thetas, x, deltas)
+    for b in range(3):
+        clone = load_flat(model, thetas[b])
+        torch.testing.assert_close(out[b], clone(x).detach().reshape(6, -1), rtol=1e-13, atol=1e-14)
+        expected = torch.einsum("ncp,p->nc", naive_jacobian(clone, x), deltas[b])
+        assert relative_error(derivative[b], expected) < 1e-12
+        h = 1e-6
+        central = (load_flat(model, thetas[b] + h * deltas[b])(x) - load_flat(model, thetas[b] - h * deltas[b])(x)) / (2 * h)
+        assert relative_error(derivative[b], central.detach().reshape(6, -1)) < 1e-7

@@ -90,6 +90,7 @@ def gauss_legendre(nodes: int, dtype: torch.dtype, level: int = 0) -> tuple[torc
 
 def _kernel_part(
     f: FlatFunction,
+    chain: structured.Chain | None,
     params: torch.Tensor,
     x: torch.Tensor,
     nodes: int | None,
@@ -97,20 +98,25 @@ def _kernel_part(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(sum_k <g_k(x), Delta_k>, levels): (m, c) and, in exact mode, (T,) refinement levels.
 
-    g_k = grad f(theta_k, x), one JVP per step; with `nodes` (exact mode), g_k is averaged
-    over the segment [theta_k, theta_{k+1}] by a composite Gauss-Legendre rule, refined
-    per step (2**level pieces) until the step's quadrature matches the observed change
-    f(theta_{k+1}, x) - f(theta_k, x) to round-off (`ROUNDOFF_FACTOR` * eps * |f|), until
-    refining stops halving the error (the round-off floor), or up to `MAX_LEVEL`. The
-    observed change only steers the refinement; the sum is the quadrature.
+    g_k = grad f(theta_k, x), one JVP per step (batched over chunks of steps; by
+    `structured.directional` for chains, torch.func.jvp otherwise); with `nodes` (exact
+    mode), g_k is averaged over the segment [theta_k, theta_{k+1}] by a composite
+    Gauss-Legendre rule, refined per step (2**level pieces) until the step's quadrature
+    matches the observed change f(theta_{k+1}, x) - f(theta_k, x) to round-off
+    (`ROUNDOFF_FACTOR` * eps * |f|), until refining stops halving the error (the round-off
+    floor), or up to `MAX_LEVEL`. The observed change only steers the refinement; the sum
+    is the quadrature.
     """
     steps = params.shape[0] - 1
+    if chain is not None:
+        def batched(theta: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+            return structured.directional(chain, theta, x, delta)[1]
 
-    def directional(theta: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-        return jvp(lambda t: f(t, x), (theta,), (delta,))[1]
-
-    batched = vmap(directional)
-    forward = vmap(lambda t: f(t, x))
+        def forward(theta: torch.Tensor) -> torch.Tensor:
+            return structured.directional(chain, theta, x)[0]
+    else:
+        batched = vmap(lambda theta, delta: jvp(lambda t: f(t, x), (theta,), (delta,))[1])
+        forward = vmap(lambda t: f(t, x))
     chunk = max(1, 4096 // x.shape[0])
     levels = torch.zeros(steps, dtype=torch.long) if nodes is not None else None
     total = x.new_zeros(x.shape[0], f(params[0], x[:1]).shape[1])
@@ -235,8 +241,9 @@ def domingos(
             stride > 1 the per-sample terms are an approximation (their sum no longer
             equals rhs - initial exactly; the gap measures the error); exact=True needs 1.
         max_memory: bytes allowed for kernel blocks in per_sample mode.
-        method: kernel route of per_sample mode: "auto" (structured Gram products for
-            fully connected chains, else Jacobians), "structured" or "generic".
+        method: "auto" (fully connected chains use `pathkernel.structured`: batched
+            forward-mode JVPs and Gram-product kernels; other modules torch.func), or
+            force "structured" or "generic".
         progress_bar: tqdm bar; None shows it only on an interactive terminal.
 
     Returns:
@@ -266,11 +273,11 @@ def domingos(
     with torch.no_grad():
         prediction = f(path.params[-1], x)
         initial = f(path.params[0], x)
-    kernel_part, levels = _kernel_part(f, path.params, x, nodes if exact else None, progress_bar)
+    chain = chain_for(model, x, method)
+    kernel_part, levels = _kernel_part(f, chain, path.params, x, nodes if exact else None, progress_bar)
     rhs = initial + kernel_part
     terms = {}
     if per_sample:
-        chain = chain_for(model, x, method)
         weighted, path_kernel = _per_sample_terms(
             path, f, chain, x, c, nodes if exact else None, levels, stride, max_memory, progress_bar
         )

@@ -193,3 +193,36 @@ def features(chain: Chain, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor
         if layer.bias is not None:
             J[:, :, layer.bias] = layer.bias_scale * d
     return J
+
+
+def directional(
+    chain: Chain, theta: torch.Tensor, x: torch.Tensor, delta: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Outputs, and directional derivatives, for B parameter vectors at once.
+
+    theta: (B, P); x: (n, d); delta: (B, P) or None. Returns f(theta_b, x) (B, n, c) and
+    <grad f(theta_b, x), delta_b> (B, n, c) (None without delta), by forward-mode
+    propagation through the chain: z = s W a + t b, dz = s (dW a + W da) + t db;
+    a' = sigma(z), da' = sigma'(z) dz.
+    """
+    B = theta.shape[0]
+    a = x.expand(B, *x.shape)
+    da = None if delta is None else torch.zeros_like(a)
+    for layer in chain.layers:
+        if isinstance(layer, Affine):
+            W = theta[:, layer.weight].view(B, *layer.shape).transpose(1, 2)
+            z = layer.weight_scale * (a @ W)
+            if layer.bias is not None:
+                z = z + layer.bias_scale * theta[:, None, layer.bias]
+            if da is not None:
+                dW = delta[:, layer.weight].view(B, *layer.shape).transpose(1, 2)
+                da = layer.weight_scale * (a @ dW + da @ W)
+                if layer.bias is not None:
+                    da = da + layer.bias_scale * delta[:, None, layer.bias]
+            a = z
+        elif da is None:
+            a = layer(a)
+        else:
+            a, derivative = jvp(layer, (a,), (torch.ones_like(a),))
+            da = derivative * da
+    return a, da
