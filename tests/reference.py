@@ -51,3 +51,33 @@ def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
 def randn(*shape: int, seed: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """Seeded standard normal samples."""
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+def naive_outside(free) -> set[tuple[int, int]]:
+    """Pixels of the boolean image `free` reachable from its border through 4-neighbour
+    steps in `free` (a breadth-first search in plain Python)."""
+    rows, cols = len(free), len(free[0])
+    queue = [(i, j) for i in range(rows) for j in range(cols)
+             if (i in (0, rows - 1) or j in (0, cols - 1)) and free[i][j]]
+    seen = set(queue)
+    while queue:
+        i, j = queue.pop()
+        for a, b in ((i + 1, j), (i - 1, j), (i, j + 1), (i, j - 1)):
+            if 0 <= a < rows and 0 <= b < cols and free[a][b] and (a, b) not in seen:
+                seen.add((a, b))
+                queue.append((a, b))
+    return seen
+
+
+def naive_boundary(shape, neighbours: int = 8) -> list[list[bool]]:
+    """Pixels of `shape` with a neighbour (8 or 4 of them) outside it or beyond the border."""
+    rows, cols = len(shape), len(shape[0])
+    steps = [(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1) if (a, b) != (0, 0)]
+    if neighbours == 4:
+        steps = [(a, b) for a, b in steps if a == 0 or b == 0]
+
+    def outside(i, j):
+        return not (0 <= i < rows and 0 <= j < cols) or not shape[i][j]
+
+    return [[bool(shape[i][j]) and any(outside(i + a, j + b) for a, b in steps) for j in range(cols)]
+            for i in range(rows)]

@@ -1,5 +1,6 @@
 """Data sets of the book's experiments (seeded, any size)."""
 
+from pathkernel.data import planar2d
 from pathkernel.data.ball_sphere import ball_sphere
 
-__all__ = ["ball_sphere"]
+__all__ = ["ball_sphere", "planar2d"]

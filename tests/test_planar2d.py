@@ -1,0 +1,152 @@
+import numpy as np
+import pytest
+
+from pathkernel.data.planar2d import boundary, fill_flood, fill_parity, random_shape
+from reference import naive_boundary, naive_outside
+
+
+def outline(filled, neighbours=4):
+    return np.array(naive_boundary(filled.tolist(), neighbours))
+
+
+@pytest.mark.parametrize("size", [16, 64])
+def test_random_shapes_are_simply_connected_and_keep_off_the_border(size):
+    for seed in range(30):
+        shape = random_shape(size, seed=seed, margin=2)
+        assert shape.shape == (size, size) and shape.dtype == bool
+        assert not shape[:2].any() and not shape[-2:].any() and not shape[:, :2].any() and not shape[:, -2:].any()
+        # one 4-connected piece: a search from one shape pixel reaches all of them
+        piece = _component(shape, tuple(np.argwhere(shape)[0]))
+        assert len(piece) == shape.sum()
+        # no hole: every background pixel is 4-connected to the border
+        assert len(naive_outside(~shape)) == (~shape).sum()
+
+
+def _component(mask, start):
+    seen, queue = {start}, [start]
+    while queue:
+        i, j = queue.pop()
+        for a, b in ((i + 1, j), (i - 1, j), (i, j + 1), (i, j - 1)):
+            if 0 <= a < mask.shape[0] and 0 <= b < mask.shape[1] and mask[a, b] and (a, b) not in seen:
+                seen.add((a, b))
+                queue.append((a, b))
+    return seen
+
+
+def test_random_shape_is_seeded_and_varied():
+    assert np.array_equal(random_shape(32, seed=5), random_shape(32, seed=5))
+    assert not np.array_equal(random_shape(32, seed=5), random_shape(32, seed=6))
+    areas = [random_shape(64, seed=s).mean() for s in range(20)]
+    assert 0.05 < min(areas) and max(areas) < 0.6
+
+
+@pytest.mark.parametrize("neighbours", [8, 4])
+def test_boundary_against_a_neighbour_loop(neighbours):
+    shape = random_shape(24, seed=1)
+    assert np.array_equal(boundary(shape, neighbours=neighbours), outline(shape, neighbours))
+    # a shape touching the image border: pixels beyond the border count as outside
+    full = np.ones((5, 6), dtype=bool)
+    expected = np.ones((5, 6), dtype=bool)
+    expected[1:-1, 1:-1] = False
+    assert np.array_equal(boundary(full, neighbours=neighbours), expected)
+
+
+@pytest.mark.parametrize("neighbours", [8, 4])
+def test_flood_fill_of_a_boundary_returns_the_shape(neighbours):
+    for seed in range(40):
+        shape = random_shape(48, seed=seed)
+        assert np.array_equal(fill_flood(boundary(shape, neighbours=neighbours)), shape), seed
+
+
+def test_flood_fill_against_a_breadth_first_search():
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        edge = rng.random((20, 20)) < 0.3
+        expected = np.ones((20, 20), dtype=bool)
+        for i, j in naive_outside(~edge):
+            expected[i, j] = False
+        assert np.array_equal(fill_flood(edge), expected)
+
+
+def test_flood_fill_fills_the_hole_of_an_annulus():
+    """Documented limit: a shape with a hole comes back without it."""
+    i, j = np.mgrid[0:32, 0:32]
+    r = np.hypot(i - 15.5, j - 15.5)
+    annulus = (r < 12) & (r > 6)
+    assert np.array_equal(fill_flood(boundary(annulus)), r < 12)
+
+
+def test_parity_scan_against_a_toggle_loop():
+    """Eq. (10) written as a loop: toggle the state at each boundary pixel of the row."""
+    edge = np.random.default_rng(1).random((12, 30)) < 0.2
+    expected = np.zeros_like(edge)
+    for i in range(edge.shape[0]):
+        inside = False
+        for j in range(edge.shape[1]):
+            inside ^= bool(edge[i, j])
+            expected[i, j] = inside or edge[i, j]
+    assert np.array_equal(fill_parity(edge), expected)
+
+
+def test_parity_is_exact_on_a_thin_diamond():
+    """Every row crosses the outline in two 1-pixel runs, and the two tips are runs of 2
+    pixels (a tangent run of even length leaves the parity unchanged)."""
+    i, j = np.mgrid[0:24, 0:24]
+    filled = np.abs(i - 11) + np.abs(j - 11.5) <= 9
+    edge = outline(filled)
+    runs = [np.flatnonzero(row) for row in edge if row.any()]
+    assert len(runs[0]) == len(runs[-1]) == 2 and all(len(r) == 2 and r[1] - r[0] > 1 for r in runs[1:-1])
+    assert np.array_equal(fill_parity(edge), filled)
+    assert np.array_equal(fill_flood(edge), filled)
+
+
+def test_parity_fails_on_the_tangent_rows_of_an_odd_rectangle():
+    """The top and bottom rows of a rectangle outline are tangent runs: of odd length they
+    flip the parity, and everything to the right of the rectangle on those rows comes out
+    inside. Every other row crosses the outline in two 1-pixel runs and is right."""
+    filled = np.zeros((20, 20), dtype=bool)
+    filled[4:15, 3:12] = True  # width 9
+    edge = outline(filled)
+    wrong = fill_parity(edge) != filled
+    expected = np.zeros_like(wrong)
+    expected[[4, 14], 12:] = True
+    assert np.array_equal(wrong, expected)
+    assert np.array_equal(fill_flood(edge), filled)
+    # the same outline with an even width is filled right: the two flips cancel
+    filled[4:15, 12] = True
+    assert np.array_equal(fill_parity(outline(filled)), filled)
+
+
+def test_parity_fails_on_the_thick_boundaries_of_random_shapes():
+    """The 8-neighbour boundary is two pixels wide where the curve runs diagonally, so
+    some rows cross it in runs of even length: the parity scan is wrong on every shape."""
+    for seed in range(10):
+        shape = random_shape(48, seed=seed)
+        assert (fill_parity(boundary(shape)) != shape).any()
+
+
+@pytest.mark.parametrize("function", [boundary, fill_parity, fill_flood])
+def test_bad_images(function):
+    with pytest.raises(TypeError, match="list"):
+        function([[0, 1], [1, 0]])
+    with pytest.raises(ValueError, match=r"\(4, 4, 3\)"):
+        function(np.zeros((4, 4, 3), dtype=bool))
+    with pytest.raises(ValueError, match="the value 2"):
+        function(np.array([[0, 2], [1, 0]]))
+    assert np.array_equal(function(np.zeros((4, 4), dtype=int)), function(np.zeros((4, 4), dtype=bool)))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"size": 4}, "size=4"),
+    ({"harmonics": 0}, "harmonics=0"),
+    ({"amplitude": (0.2, 1.0)}, "amplitude"),
+    ({"size": 32, "margin": 9}, "margin=9"),
+])
+def test_bad_shape_requests(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        random_shape(**kwargs)
+
+
+def test_bad_neighbourhood():
+    with pytest.raises(ValueError, match="neighbours=6"):
+        boundary(np.ones((3, 3), dtype=bool), neighbours=6)
