@@ -56,3 +56,12 @@ def test_bad_arguments(kwargs, match):
         pk.MLP(**arguments)
     with pytest.raises(TypeError, match="dtype"):
         pk.MLP(2, 4, 2, dtype=torch.int64)
+
+
+def test_integer_check_names_value_and_range():
+    from pathkernel.validation import integer
+
+    assert integer("k", 3) == 3
+    for bad, match in [(0, r"k=0 must be an integer >= 1"), (True, "k=True"), (2.0, "k=2.0"), (9, r"\[1, 5\]")]:
+        with pytest.raises(ValueError, match=match):
+            integer("k", bad, 1, 5 if bad == 9 else None)

@@ -35,6 +35,7 @@ from pathkernel import structured
 from pathkernel.kernels import DEFAULT_MAX_MEMORY, chain_for, jacobian, jacobian_chunks
 from pathkernel.losses import loss_derivative, prepare_targets
 from pathkernel.training import TrainingPath
+from pathkernel.validation import integer
 
 PER_SAMPLE_OPTIMIZERS = ("gd", "sgd")
 ROUNDOFF_FACTOR = 64
@@ -78,8 +79,7 @@ def gauss_legendre(nodes: int, dtype: torch.dtype, level: int = 0) -> tuple[torc
 
     Returns points s_q and weights w_q with int_0^1 g(s) ds ~ sum_q w_q g(s_q).
     """
-    if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
-        raise ValueError(f"nodes={nodes!r} must be an integer >= 1")
+    integer("nodes", nodes)
     t, w = np.polynomial.legendre.leggauss(nodes)
     pieces = 2**level
     starts = np.arange(pieces)[:, None] / pieces
@@ -260,16 +260,14 @@ def domingos(
             f"per_sample=True splits plain gradient steps ({PER_SAMPLE_OPTIMIZERS}); "
             f"the path was trained with optimizer={path.optimizer!r}"
         )
-    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-        raise ValueError(f"stride={stride!r} must be an integer >= 1")
+    integer("stride", stride)
+    integer("nodes", nodes)
     if exact and stride > 1:
         raise ValueError(f"exact=True needs the kernel at every step; got stride={stride}")
     warn_if_non_smooth(model, "the exact (quadrature) decomposition" if exact else "Domingos' Theorem 2/3")
     x = x.detach()
     f = flat_function(model)
     c, scalar = output_dim(model, x)
-    if exact:
-        gauss_legendre(nodes, path.params.dtype)
     with torch.no_grad():
         prediction = f(path.params[-1], x)
         initial = f(path.params[0], x)

@@ -13,8 +13,9 @@ from typing import Literal
 import torch
 from torch import nn
 
+from pathkernel.validation import integer
+
 ACTIVATIONS = ("gelu", "tanh", "relu", "softplus", "erf", "sigmoid", "identity")
-NON_SMOOTH_ACTIVATIONS = ("relu",)
 
 
 class Erf(nn.Module):
@@ -61,12 +62,6 @@ class NTKLinear(nn.Module):
         return self.weight_scale * (a @ self.weight.T) + self.bias_scale * self.bias
 
 
-def _positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r} must be a positive integer")
-    return value
-
-
 class MLP(nn.Module):
     """Fully connected network ``in_dim -> width -> ... -> width -> out_dim``.
 
@@ -99,9 +94,9 @@ class MLP(nn.Module):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
-        sizes = [_positive_int("in_dim", in_dim)]
-        sizes += [_positive_int("width", width)] * (_positive_int("depth", depth) - 1)
-        sizes += [_positive_int("out_dim", out_dim)]
+        sizes = [integer("in_dim", in_dim)]
+        sizes += [integer("width", width)] * (integer("depth", depth) - 1)
+        sizes += [integer("out_dim", out_dim)]
         activation_module(activation)
         if parameterization not in ("standard", "ntk"):
             raise ValueError(
@@ -153,7 +148,7 @@ class LinearModel(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.linear = nn.Linear(
-                _positive_int("in_dim", in_dim), _positive_int("out_dim", out_dim), bias=bias
+                integer("in_dim", in_dim), integer("out_dim", out_dim), bias=bias
             ).to(dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ from torch import nn
 
 from pathkernel.functional import check_inputs, flat_parameters, output_dim, progress
 from pathkernel.losses import loss_value, prepare_targets
+from pathkernel.validation import integer
 
 OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
 
@@ -142,8 +143,7 @@ def train(
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer={optimizer!r} is not supported; expected one of {OPTIMIZERS}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps={steps!r} must be an integer >= 1")
+    integer("steps", steps)
     check_inputs(model, x)
     n = x.shape[0]
     c, _ = output_dim(model, x)
@@ -152,8 +152,7 @@ def train(
     lrs = _learning_rates(lr, steps, theta0.dtype)
     batches = None
     if batch_size is not None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= n:
-            raise ValueError(f"batch_size={batch_size!r} must be an integer in [1, n={n}]")
+        integer("batch_size", batch_size, 1, n)
         if batch_size < n:
             batches = _batches(n, batch_size, steps, seed)
     if optimizer == "sgd" and batch_size is None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from pathkernel.validation import integer
+
 
 def ball_sphere(
     n: int,
@@ -19,10 +21,8 @@ def ball_sphere(
     Ball points are uniform in the ball (radius sqrt(r2) * U^(1/d)), sphere points
     uniform on the sphere. Returns x (n, d) and y (n,) in {-1, +1}.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"n={n!r} must be an integer >= 2 (one point of each class at least)")
-    if isinstance(d, bool) or not isinstance(d, int) or d < 1:
-        raise ValueError(f"d={d!r} must be a positive integer")
+    integer("n", n, low=2)
+    integer("d", d)
     if not 0 < r2 < 1:
         raise ValueError(f"r2={r2!r} must lie in (0, 1): the ball must sit strictly inside the sphere")
     generator = torch.Generator().manual_seed(seed)
