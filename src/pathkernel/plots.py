@@ -38,3 +38,180 @@ def residual_vs_lr(result) -> Figure:
     ax.set_xticks(lrs, labels=[f"{lr:g}" for lr in lrs])
     ax.legend(fontsize="small", loc="center", framealpha=0.9)
     return fig
+
+
+# --- Chapter "The question" (experiments.planar_fill) --------------------------
+
+
+def _fill_errors_rgb(filled: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """RGB image of a fill: inside grey, outside white, wrongly inside / outside in colour."""
+    rgb = np.ones(filled.shape + (3,))
+    rgb[filled & truth] = 0.45
+    rgb[filled & ~truth] = PALETTE[3]
+    rgb[~filled & truth] = PALETTE[0]
+    return rgb
+
+
+def _image_panel(ax, image: np.ndarray, title: str) -> None:
+    if image.ndim == 2:
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=1.6, interpolation="nearest")
+    else:
+        ax.imshow(image, interpolation="nearest")
+    ax.set_title(title, fontsize="medium")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(True)
+        spine.set_color("0.6")
+
+
+def _error_legend(fig: Figure) -> None:
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color="0.45", label="inside, right"), Patch(color=PALETTE[3], label="wrongly inside"),
+               Patch(color=PALETTE[0], label="wrongly outside")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize="small", frameon=False)
+
+
+def question_fill(result) -> Figure:
+    """A random shape's boundary, its flood fill and its parity fill with the wrong pixels.
+
+    `result` is a `pathkernel.experiments.planar_fill.Result`.
+    """
+    style()
+    fig, axes = plt.subplots(1, 4, figsize=(11.0, 3.4), layout="constrained")
+    wrong = int((result.parity != result.shape).sum())
+    _image_panel(axes[0], result.shape, "shape")
+    _image_panel(axes[1], result.edge, "boundary (input)")
+    _image_panel(axes[2], _fill_errors_rgb(result.flood, result.shape), "flood fill: 0 wrong")
+    _image_panel(axes[3], _fill_errors_rgb(result.parity, result.shape), f"parity scan, Eq. (10): {wrong} wrong")
+    _error_legend(fig)
+    return fig
+
+
+def question_thin(result) -> Figure:
+    """Two thin outlines and their parity fills: right on a diamond, wrong on a rectangle
+    of odd width (its top and bottom rows are tangent runs).
+
+    `result` is a `pathkernel.experiments.planar_fill.Result`.
+    """
+    style()
+    fig, axes = plt.subplots(1, 4, figsize=(11.0, 3.4), layout="constrained")
+    for k, name in enumerate(("diamond", "rectangle")):
+        edge, truth, parity = (getattr(result, f"{name}_{part}") for part in ("edge", "shape", "parity"))
+        wrong = int((parity != truth).sum())
+        _image_panel(axes[2 * k], edge, f"thin {name} outline")
+        _image_panel(axes[2 * k + 1], _fill_errors_rgb(parity, truth), f"parity scan: {wrong} wrong")
+    _error_legend(fig)
+    return fig
+
+
+# --- Chapter "Neural networks and kernel machines" (experiments.kernel_machines) ---
+
+
+def kernelmachines_features(result) -> Figure:
+    """Random Fourier features: Gram entries against the RBF kernel for three D, and the
+    root-mean-square error against D with its fitted slope.
+
+    `result` is a `pathkernel.experiments.kernel_machines.Result`.
+    """
+    style()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.0, 4.2), layout="constrained")
+    for k, count in enumerate(result.rff_shown):
+        left.plot(result.rff_kernel, result.rff_gram[k], ".", ms=2, alpha=0.5, color=PALETTE[k],
+                  label=f"D = {count:,}", rasterized=True)
+    left.plot([0, 1], [0, 1], "-", color="0.3", lw=1)
+    left.set_xlabel("RBF kernel $K(x, x')$")
+    left.set_ylabel(r"$\langle z(x), z(x') \rangle$ (random Fourier features)")
+    left.legend(fontsize="small", loc="upper left", markerscale=5)
+    counts = np.asarray(result.config.feature_counts)
+    mean = result.rff_error.mean(1)
+    right.loglog(counts, result.rff_error, ".", color=PALETTE[0], alpha=0.3)
+    right.loglog(counts, mean, "o", color=PALETTE[0], label=f"mean of {result.rff_error.shape[1]} draws")
+    fit = np.exp(np.polyfit(np.log(counts), np.log(mean), 1)[1]) * counts**result.rff_slope
+    right.loglog(counts, fit, "-", color=PALETTE[1], label=f"fit: slope {result.rff_slope:.2f}")
+    right.set_xlabel("number of features D")
+    right.set_ylabel("RMS error of the Gram matrix")
+    right.xaxis.set_minor_formatter(NullFormatter())
+    right.legend(fontsize="small", loc="upper right")
+    return fig
+
+
+def kernelmachines_svm(result) -> Figure:
+    """The RBF SVM's decision function (rebuilt by hand) on the ball/sphere task, its
+    margins and support vectors.
+
+    `result` is a `pathkernel.experiments.kernel_machines.Result`.
+    """
+    style()
+    fig, ax = plt.subplots(figsize=(6.4, 5.4), layout="constrained")
+    gx, gy = result.grid_x[..., 0], result.grid_x[..., 1]
+    bound = np.ceil(np.abs(result.decision).max())
+    mesh = ax.contourf(gx, gy, result.decision, levels=np.linspace(-bound, bound, 21), cmap="RdBu_r", alpha=0.75)
+    ax.contour(gx, gy, result.decision, levels=[-1, 0, 1], colors="k", linestyles=["--", "-", "--"], linewidths=1)
+    for label, color, marker, name in [(-1, PALETTE[0], "o", "ball ($y = -1$)"), (1, PALETTE[3], "^", "sphere ($y = +1$)")]:
+        mine = result.y == label
+        ax.scatter(*result.x[mine].T, s=22, color=color, marker=marker, edgecolor="k", linewidth=0.5, label=name, zorder=3)
+    ax.scatter(*result.x[result.support].T, s=110, facecolor="none", edgecolor="k", linewidth=1.1,
+               label=f"support vectors ({len(result.support)})", zorder=4)
+    ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.grid(False)
+    fig.colorbar(mesh, ax=ax, label=r"decision function $\sum_i a_i K(x, x_i) + b$", ticks=np.arange(-bound, bound + 1))
+    fig.legend(loc="outside lower center", ncol=3, fontsize="small", frameon=False)
+    return fig
+
+
+# --- Chapter "Linear regression, the exact case" (experiments.linear_regression) ---
+
+
+def linear_residual(result) -> Figure:
+    """Max |remainder| of Theorem 2 against lr at a fixed time: linear model vs GELU MLP.
+
+    `result` is a `pathkernel.experiments.linear_regression.Result`.
+    """
+    style()
+    fig, ax = plt.subplots(figsize=(6.0, 4.2), layout="constrained")
+    lrs = result.lrs
+    ax.loglog(lrs, result.residual_mlp, "o-", color=PALETTE[0], label=f"GELU MLP (depth {result.config.depth})")
+    ax.loglog(lrs, np.maximum(result.residual_linear, 1e-17), "s-", color=PALETTE[2], label="linear model")
+    ax.axhline(np.finfo(np.float64).eps, color="0.5", ls=":", lw=1, label="float64 machine epsilon")
+    ax.set_xlabel("learning rate lr (time lr $\\times$ steps fixed)")
+    ax.set_ylabel("max$_x$ |remainder $R$|")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(lrs, labels=[f"{lr:g}" for lr in lrs])
+    ax.set_ylim(1e-17, 10)
+    ax.legend(fontsize="small", loc="center right", framealpha=0.9)
+    return fig
+
+
+def linear_kernels(result) -> Figure:
+    """Four identities of the linear model, each entry against its closed form: tangent
+    kernel, normalized tangent kernel (cosine), path kernel, and the kernel machine.
+
+    `result` is a `pathkernel.experiments.linear_regression.Result`.
+    """
+    style()
+    fig, axes = plt.subplots(2, 2, figsize=(8.6, 7.6), layout="constrained")
+    panels = [
+        (result.linear_kernel, result.ntk, r"$\langle x, x' \rangle + 1$", "tangent kernel $K(x, x')$"),
+        (result.cosine, result.ntk_normalized, "cosine similarity of $(x, 1)$, $(x', 1)$ (scikit-learn)",
+         r"normalized tangent kernel $\hat K(x, x')$"),
+        (result.path_kernel_closed, result.path_kernel, r"$(\sum_k \eta_k)\,(\langle x, x' \rangle + 1)$",
+         r"path kernel $K^{\mathrm{path}}(x, x')$"),
+        (result.kernel_machine, result.prediction, r"kernel machine $f(w_0, x) - \sum_i a_i K^{\mathrm{path}}(x, x_i)$",
+         "trained model $f(w_T, x)$"),
+    ]
+    for ax, (closed, measured, xlabel, ylabel) in zip(axes.flat, panels):
+        closed, measured = closed.ravel(), measured.ravel()
+        ax.plot(closed, measured, ".", ms=3, alpha=0.5, color=PALETTE[0], rasterized=True)
+        lims = [min(closed.min(), measured.min()), max(closed.max(), measured.max())]
+        ax.plot(lims, lims, "-", color="0.3", lw=0.8)
+        ax.set_xlabel(xlabel, fontsize="small")
+        ax.set_ylabel(ylabel, fontsize="small")
+        relative = np.abs(measured - closed).max() / np.abs(closed).max()
+        ax.text(0.04, 0.95, f"max |difference| / max |value| = {relative:.1e}", transform=ax.transAxes,
+                va="top", fontsize="small", bbox={"facecolor": "white", "edgecolor": "0.8", "alpha": 0.9})
+    return fig

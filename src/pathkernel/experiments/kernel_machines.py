@@ -1,0 +1,172 @@
+"""Chapter "Neural networks and kernel machines": Mercer features and an SVM.
+
+* Explicit features of the polynomial kernel (<x, x'> + c)^p, whose Gram matrix equals
+  the kernel (Mercer's theorem made finite).
+* Random Fourier features (Rahimi & Recht) of the RBF kernel exp(-gamma ||x - x'||^2):
+  their Gram matrix approaches the kernel at the Monte Carlo rate D^(-1/2).
+* A support vector machine (scikit-learn's SVC, RBF kernel) on the ball/sphere task,
+  whose decision function is rebuilt by hand as sum_i a_i K(x, x_i) + b from its dual
+  coefficients and support vectors.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.svm import SVC
+
+from pathkernel.data import ball_sphere
+from pathkernel.experiments import current_scale
+
+
+def rbf_kernel(x1: np.ndarray, x2: np.ndarray, gamma: float) -> np.ndarray:
+    """exp(-gamma ||x1_i - x2_j||^2), shape (n1, n2)."""
+    squared = (x1**2).sum(1)[:, None] + (x2**2).sum(1)[None, :] - 2 * x1 @ x2.T
+    return np.exp(-gamma * np.maximum(squared, 0))
+
+
+def polynomial_features(x: np.ndarray, degree: int, c: float = 1.0) -> np.ndarray:
+    """Explicit features phi(x) with <phi(x), phi(x')> = (<x, x'> + c)^degree.
+
+    With z = (x, sqrt(c)), the multinomial theorem gives (<z, z'>)^p =
+    sum_{|alpha| = p} (p choose alpha) z^alpha z'^alpha, so phi_alpha(x) =
+    sqrt(p choose alpha) z^alpha over the C(d + p, p) multi-indices alpha.
+    x: (n, d); returns (n, C(d + p, p)).
+    """
+    if isinstance(degree, bool) or not isinstance(degree, int) or degree < 1:
+        raise ValueError(f"degree={degree!r} must be a positive integer")
+    if c < 0:
+        raise ValueError(f"c={c!r} must be >= 0 for the kernel to be positive definite")
+    z = np.concatenate([x, np.full((x.shape[0], 1), math.sqrt(c))], axis=1)
+    columns = []
+    for combo in itertools.combinations_with_replacement(range(z.shape[1]), degree):
+        counts = np.bincount(combo, minlength=z.shape[1])
+        coefficient = math.factorial(degree) / math.prod(math.factorial(k) for k in counts)
+        columns.append(math.sqrt(coefficient) * np.prod(z ** counts, axis=1))
+    return np.stack(columns, axis=1)
+
+
+def random_fourier_features(x: np.ndarray, n_features: int, gamma: float, seed: int = 0) -> np.ndarray:
+    """z(x) = sqrt(2/D) cos(W x + b), W ~ N(0, 2 gamma I), b ~ U[0, 2 pi): E <z(x), z(x')> = RBF.
+
+    x: (n, d); returns (n, n_features).
+    """
+    if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
+        raise ValueError(f"n_features={n_features!r} must be a positive integer")
+    if gamma <= 0:
+        raise ValueError(f"gamma={gamma!r} must be > 0")
+    rng = np.random.default_rng(seed)
+    w = rng.normal(scale=math.sqrt(2 * gamma), size=(x.shape[1], n_features))
+    b = rng.uniform(0, 2 * math.pi, size=n_features)
+    return math.sqrt(2 / n_features) * np.cos(x @ w + b)
+
+
+def svm_decision(svm: SVC, x: np.ndarray, gamma: float) -> np.ndarray:
+    """The decision function of a fitted binary RBF `SVC`, by hand:
+    sum over support vectors of dual_coef_i K(x, sv_i) + intercept. Shape (m,)."""
+    return rbf_kernel(x, svm.support_vectors_, gamma) @ svm.dual_coef_[0] + svm.intercept_[0]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Sizes (the chapter's own illustration: no paper sizes to match)."""
+
+    scale: str
+    n_svm: int
+    n_rff: int
+    feature_counts: tuple[int, ...]
+    repeats: int
+    grid: int
+    gamma: float = 2.0
+    C: float = 10.0
+    degrees: tuple[int, ...] = (1, 2, 3, 4, 5)
+
+    @classmethod
+    def quick(cls) -> "Config":
+        return cls(scale="quick", n_svm=80, n_rff=100, feature_counts=(10, 30, 100, 300, 1000, 3000, 10000),
+                   repeats=4, grid=121)
+
+    @classmethod
+    def paper(cls) -> "Config":
+        return cls(scale="paper", n_svm=400, n_rff=400,
+                   feature_counts=(10, 30, 100, 300, 1000, 3000, 10000, 30000), repeats=10, grid=241)
+
+    @classmethod
+    def from_scale(cls, scale: str | None = None) -> "Config":
+        """The preset named by `scale`, default ``PATHKERNEL_SCALE``."""
+        return cls.paper() if (scale or current_scale()) == "paper" else cls.quick()
+
+
+@dataclass
+class Result:
+    """Mercer features, random Fourier features and the SVM.
+
+    poly_error: (len(degrees),) max |Phi Phi^T - K| / max |K| of the explicit polynomial
+    features; poly_dims: their numbers of features. rff_error: (len(feature_counts),
+    repeats) root-mean-square error of the RFF Gram matrix against the RBF kernel;
+    rff_slope: fitted exponent of its mean against D. rff_kernel (n_rff^2,) and
+    rff_gram (3, n_rff^2): kernel entries and the RFF Gram entries for the smallest, a
+    middle and the largest D (`rff_shown`). x, y: SVM training data; support: indices of
+    the support vectors; dual_coef: y_i alpha_i; intercept; grid_x (g, g, 2) and
+    decision (g, g): decision function on a grid; by_hand_error: max |by hand -
+    decision_function| over the grid; train_accuracy.
+    """
+
+    config: Config
+    poly_dims: np.ndarray
+    poly_error: np.ndarray
+    rff_error: np.ndarray
+    rff_slope: float
+    rff_shown: np.ndarray
+    rff_kernel: np.ndarray
+    rff_gram: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    support: np.ndarray
+    dual_coef: np.ndarray
+    intercept: float
+    grid_x: np.ndarray
+    decision: np.ndarray
+    by_hand_error: float
+    train_accuracy: float
+
+
+def run(config: Config, seed: int = 0) -> Result:
+    """Check the features against their kernels and fit the SVM."""
+    rng = np.random.default_rng(seed)
+    points = rng.normal(size=(config.n_rff, 2)) / 2
+    dims, poly_error = [], []
+    for p in config.degrees:
+        phi = polynomial_features(points, p)
+        kernel = (points @ points.T + 1) ** p
+        dims.append(phi.shape[1])
+        poly_error.append(np.abs(phi @ phi.T - kernel).max() / np.abs(kernel).max())
+    kernel = rbf_kernel(points, points, config.gamma)
+    rff_error = np.empty((len(config.feature_counts), config.repeats))
+    shown = np.asarray([config.feature_counts[0], config.feature_counts[len(config.feature_counts) // 2],
+                        config.feature_counts[-1]])
+    grams = {}
+    for a, count in enumerate(config.feature_counts):
+        for r in range(config.repeats):
+            z = random_fourier_features(points, count, config.gamma, seed=seed * 1000 + r)
+            rff_error[a, r] = np.sqrt(np.mean((z @ z.T - kernel) ** 2))
+            if r == 0 and count in shown:
+                grams[count] = (z @ z.T).ravel()
+    slope = np.polyfit(np.log(config.feature_counts), np.log(rff_error.mean(1)), 1)[0]
+
+    x, y = (t.numpy() for t in ball_sphere(config.n_svm, seed=seed))
+    svm = SVC(kernel="rbf", gamma=config.gamma, C=config.C).fit(x, y)
+    ticks = np.linspace(-1.4, 1.4, config.grid)
+    grid_x = np.stack(np.meshgrid(ticks, ticks), axis=-1)
+    flat = grid_x.reshape(-1, 2)
+    by_hand = svm_decision(svm, flat, config.gamma)
+    return Result(config=config, poly_dims=np.asarray(dims), poly_error=np.asarray(poly_error),
+                  rff_error=rff_error, rff_slope=float(slope), rff_shown=shown, rff_kernel=kernel.ravel(),
+                  rff_gram=np.stack([grams[c] for c in shown]), x=x, y=y, support=svm.support_,
+                  dual_coef=svm.dual_coef_[0], intercept=float(svm.intercept_[0]), grid_x=grid_x,
+                  decision=by_hand.reshape(config.grid, config.grid),
+                  by_hand_error=float(np.abs(by_hand - svm.decision_function(flat)).max()),
+                  train_accuracy=float(svm.score(x, y)))
