@@ -63,7 +63,7 @@ class NTKLinear(nn.Module):
 
 
 class MLP(nn.Module):
-    """Fully connected network ``in_dim -> width -> ... -> width -> out_dim``.
+    """Fully connected network ``in_dim -> width -> … -> width -> out_dim``.
 
     ``depth`` is the number of Linear layers (depth=1 is an affine model); the
     activation sits between consecutive layers, none after the last one.

@@ -59,7 +59,7 @@ def random_shape(
     The shape is the set of pixel centres (i, j) with ||(i, j) - c|| < R r(theta), where
     theta is the angle around the centre c and r(theta) = 1 + g(theta) is a random
     Fourier series of `harmonics` terms (coefficients N(0, 1/k^2)), rescaled so that
-    max |g| is drawn uniformly from `amplitude` (so r lies in [1 - 0.55, 1 + 0.55]). The
+    ``max |g|`` is drawn uniformly from `amplitude` (so r lies in [1 - 0.55, 1 + 0.55]). The
     centre is jittered and R chosen so that the shape stays `margin` pixels away from the
     border. The 4-connected component of the centre is kept and its holes filled, so the
     result is always one 4-connected region whose complement is 4-connected.
