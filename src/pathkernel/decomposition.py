@@ -39,7 +39,8 @@ from pathkernel.validation import integer
 
 PER_SAMPLE_OPTIMIZERS = ("gd", "sgd")
 ROUNDOFF_FACTOR = 64
-MAX_LEVEL = 6
+STAGNATION_FACTOR = 1e4
+MAX_LEVEL = 10
 
 
 @dataclass
@@ -103,9 +104,9 @@ def _kernel_part(
     mode), g_k is averaged over the segment [theta_k, theta_{k+1}] by a composite
     Gauss-Legendre rule, refined per step (2**level pieces) until the step's quadrature
     matches the observed change f(theta_{k+1}, x) - f(theta_k, x) to round-off
-    (`ROUNDOFF_FACTOR` * eps * |f|), until refining stops halving the error (the round-off
-    floor), or up to `MAX_LEVEL`. The observed change only steers the refinement; the sum
-    is the quadrature.
+    (`ROUNDOFF_FACTOR` * eps * |f|), until refining stops halving an error already within
+    `STAGNATION_FACTOR` of that (the round-off floor), or up to `MAX_LEVEL`. The observed
+    change only steers the refinement; the sum is the quadrature.
     """
     steps = params.shape[0] - 1
     if chain is not None:
@@ -139,7 +140,8 @@ def _kernel_part(
             quadrature = sum(w * batched(theta[pending] + s * delta[pending], delta[pending])
                              for s, w in zip(points, weights))
             error = (quadrature - change[pending]).abs().amax(dim=(1, 2))
-            done = (error <= bound[pending]) | (error > previous[pending] / 2) | (level == MAX_LEVEL)
+            stalled = (error > previous[pending] / 2) & (error <= STAGNATION_FACTOR * bound[pending])
+            done = (error <= bound[pending]) | stalled | (level == MAX_LEVEL)
             total += quadrature[done].sum(0)
             levels[start + pending[done]] = level
             previous[pending] = error

@@ -47,7 +47,7 @@ class Config:
     @classmethod
     def paper(cls) -> "Config":
         return cls(scale="paper", n=400, width=200, time=40.0,
-                   lrs=(0.4, 0.2, 0.1, 0.05, 0.025, 0.0125, 0.00625), n_query=1000)
+                   lrs=(0.4, 0.2, 0.1, 0.05, 0.025, 0.0125, 0.00625), n_query=1000, fit_max_lr=0.05)
 
     @classmethod
     def from_scale(cls, scale: str | None = None) -> "Config":
