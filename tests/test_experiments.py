@@ -21,6 +21,8 @@ def test_scale_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("PATHKERNEL_SCALE", "huge")
     with pytest.raises(ValueError, match="huge"):
         current_scale()
+    with pytest.raises(ValueError, match="scale='big'"):
+        discrete_theorem.Config.from_scale("big")
 
 
 def test_discrete_theorem_run_measures_a_first_order_remainder():

@@ -15,13 +15,13 @@ import torch
 
 from pathkernel.data import ball_sphere
 from pathkernel.decomposition import domingos
-from pathkernel.experiments import current_scale
+from pathkernel.experiments import Presets
 from pathkernel.models import MLP
 from pathkernel.training import train
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Presets):
     """Sizes of the experiment (the paper gives none for this check: ours are stated here)."""
 
     scale: str
@@ -48,11 +48,6 @@ class Config:
     def paper(cls) -> "Config":
         return cls(scale="paper", n=400, width=200, time=40.0,
                    lrs=(0.4, 0.2, 0.1, 0.05, 0.025, 0.0125, 0.00625), n_query=1000, fit_max_lr=0.05)
-
-    @classmethod
-    def from_scale(cls, scale: str | None = None) -> "Config":
-        """The preset named by `scale`, default ``PATHKERNEL_SCALE``."""
-        return cls.paper() if (scale or current_scale()) == "paper" else cls.quick()
 
 
 @dataclass
