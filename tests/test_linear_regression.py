@@ -8,7 +8,7 @@ from pathkernel import plots
 from pathkernel.experiments import linear_regression as lin
 from reference import load_flat
 
-TINY = lin.Config(scale="quick", n=12, d=2, time=1.0, lrs=(0.4, 0.2, 0.1), n_query=8, width=8)
+TINY = lin.Config(scale="quick", n=12, d=2, time=1.0, lrs=(0.4, 0.2, 0.1), n_query=8, width=8, fit_max_lr=0.4)
 
 
 def test_regression_data_is_affine_plus_noise():
@@ -45,6 +45,7 @@ def test_run_measures_the_exact_case():
     assert result.steps.tolist() == [2, 5, 10]
     assert np.all(result.residual_linear < 1e-13)
     assert np.all(result.residual_mlp > 1e-6) and np.all(np.diff(result.residual_mlp) < 0)
+    assert 0.8 < result.mlp_slope < 1.2  # Theorem 2: O(lr) at fixed time
     np.testing.assert_allclose(result.ntk, result.linear_kernel, rtol=0, atol=1e-12)
     np.testing.assert_allclose(result.ntk_normalized, result.cosine, rtol=0, atol=1e-12)
     np.testing.assert_allclose(result.path_kernel, result.path_kernel_closed, rtol=1e-12, atol=1e-12)
@@ -68,6 +69,8 @@ def test_run_prediction_matches_numpy_gradient_descent():
 def test_config_checks():
     with pytest.raises(ValueError, match="kernel_lr=0.3"):
         lin.Config(scale="quick", n=5, d=2, time=1.0, lrs=(0.1,), n_query=3, width=4, kernel_lr=0.3)
+    with pytest.raises(ValueError, match="fit_max_lr"):
+        lin.Config(scale="quick", n=5, d=2, time=1.0, lrs=(0.4, 0.1), n_query=3, width=4, kernel_lr=0.1)
     assert lin.Config.from_scale("paper").n > lin.Config.quick().n
 
 

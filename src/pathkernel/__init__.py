@@ -7,6 +7,7 @@ Tangent and path kernels, recorded training paths and exact Domingos decompositi
 from pathkernel import data
 from pathkernel.decomposition import Decomposition, domingos
 from pathkernel.functional import NonSmoothActivationWarning, flat_parameters
+from pathkernel.infinite import infinite_ntk
 from pathkernel.kernels import tangent_features, tangent_kernel
 from pathkernel.models import MLP, LinearModel
 from pathkernel.training import TrainingDivergedError, TrainingPath, train
@@ -23,6 +24,7 @@ __all__ = [
     "TrainingPath",
     "domingos",
     "flat_parameters",
+    "infinite_ntk",
     "tangent_features",
     "tangent_kernel",
     "train",

@@ -48,6 +48,48 @@ FIGURES: dict[str, FigureSpec] = {
             experiment="discrete_theorem",
             plot="residual_vs_lr",
         ),
+        FigureSpec(
+            id="fig-question-fill",
+            chapter="question",
+            description="A random shape's boundary filled by flood fill (exact) and by the parity scan of Eq. 10 (wrong pixels)",
+            experiment="planar_fill",
+            plot="question_fill",
+        ),
+        FigureSpec(
+            id="fig-question-thin",
+            chapter="question",
+            description="Parity scan on thin outlines: exact on a diamond, wrong on the tangent rows of an odd rectangle",
+            experiment="planar_fill",
+            plot="question_thin",
+        ),
+        FigureSpec(
+            id="fig-kernelmachines-features",
+            chapter="kernel_machines",
+            description="Random Fourier features of the RBF kernel: Gram entries and RMS error against the number of features",
+            experiment="kernel_machines",
+            plot="kernelmachines_features",
+        ),
+        FigureSpec(
+            id="fig-kernelmachines-svm",
+            chapter="kernel_machines",
+            description="RBF SVM on the ball/sphere task: decision function rebuilt from dual coefficients, support vectors",
+            experiment="kernel_machines",
+            plot="kernelmachines_svm",
+        ),
+        FigureSpec(
+            id="fig-linear-residual",
+            chapter="linear_regression",
+            description="Remainder of Theorem 2 against lr: round-off for linear regression, O(lr) for a GELU MLP",
+            experiment="linear_regression",
+            plot="linear_residual",
+        ),
+        FigureSpec(
+            id="fig-linear-kernels",
+            chapter="linear_regression",
+            description="Linear regression: NTK = linear kernel, normalized NTK = cosine, path kernel, kernel machine",
+            experiment="linear_regression",
+            plot="linear_kernels",
+        ),
     ]
 }
 

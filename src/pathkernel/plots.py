@@ -80,12 +80,13 @@ def question_fill(result) -> Figure:
     `result` is a `pathkernel.experiments.planar_fill.Result`.
     """
     style()
-    fig, axes = plt.subplots(1, 4, figsize=(11.0, 3.4), layout="constrained")
+    fig, axes = plt.subplots(1, 4, figsize=(11.0, 3.9), layout="constrained")
     wrong = int((result.parity != result.shape).sum())
-    _image_panel(axes[0], result.shape, "shape")
-    _image_panel(axes[1], result.edge, "boundary (input)")
-    _image_panel(axes[2], _fill_errors_rgb(result.flood, result.shape), "flood fill: 0 wrong")
-    _image_panel(axes[3], _fill_errors_rgb(result.parity, result.shape), f"parity scan, Eq. (10): {wrong} wrong")
+    flood_wrong = int((result.flood != result.shape).sum())
+    _image_panel(axes[0], _fill_errors_rgb(result.shape, result.shape), "shape\n(the target)")
+    _image_panel(axes[1], result.edge, "boundary\n(the input)")
+    _image_panel(axes[2], _fill_errors_rgb(result.flood, result.shape), f"flood fill\n{flood_wrong} wrong pixels")
+    _image_panel(axes[3], _fill_errors_rgb(result.parity, result.shape), f"parity scan, Eq. (10)\n{wrong} wrong pixels")
     _error_legend(fig)
     return fig
 
@@ -97,12 +98,12 @@ def question_thin(result) -> Figure:
     `result` is a `pathkernel.experiments.planar_fill.Result`.
     """
     style()
-    fig, axes = plt.subplots(1, 4, figsize=(11.0, 3.4), layout="constrained")
+    fig, axes = plt.subplots(1, 4, figsize=(11.0, 3.9), layout="constrained")
     for k, name in enumerate(("diamond", "rectangle")):
         edge, truth, parity = (getattr(result, f"{name}_{part}") for part in ("edge", "shape", "parity"))
         wrong = int((parity != truth).sum())
-        _image_panel(axes[2 * k], edge, f"thin {name} outline")
-        _image_panel(axes[2 * k + 1], _fill_errors_rgb(parity, truth), f"parity scan: {wrong} wrong")
+        _image_panel(axes[2 * k], edge, f"thin {name} outline\n(the input)")
+        _image_panel(axes[2 * k + 1], _fill_errors_rgb(parity, truth), f"parity scan\n{wrong} wrong pixels")
     _error_legend(fig)
     return fig
 
@@ -129,7 +130,7 @@ def kernelmachines_features(result) -> Figure:
     mean = result.rff_error.mean(1)
     right.loglog(counts, result.rff_error, ".", color=PALETTE[0], alpha=0.3)
     right.loglog(counts, mean, "o", color=PALETTE[0], label=f"mean of {result.rff_error.shape[1]} draws")
-    fit = np.exp(np.polyfit(np.log(counts), np.log(mean), 1)[1]) * counts**result.rff_slope
+    fit = np.exp(result.rff_intercept) * counts**result.rff_slope
     right.loglog(counts, fit, "-", color=PALETTE[1], label=f"fit: slope {result.rff_slope:.2f}")
     right.set_xlabel("number of features D")
     right.set_ylabel("RMS error of the Gram matrix")
@@ -175,14 +176,15 @@ def linear_residual(result) -> Figure:
     style()
     fig, ax = plt.subplots(figsize=(6.0, 4.2), layout="constrained")
     lrs = result.lrs
-    ax.loglog(lrs, result.residual_mlp, "o-", color=PALETTE[0], label=f"GELU MLP (depth {result.config.depth})")
+    ax.loglog(lrs, result.residual_mlp, "o-", color=PALETTE[0],
+              label=f"GELU MLP, depth {result.config.depth} (slope {result.mlp_slope:.2f} on lr $\\leq$ {result.config.fit_max_lr:g})")
     ax.loglog(lrs, np.maximum(result.residual_linear, 1e-17), "s-", color=PALETTE[2], label="linear model")
     ax.axhline(np.finfo(np.float64).eps, color="0.5", ls=":", lw=1, label="float64 machine epsilon")
     ax.set_xlabel("learning rate lr (time lr $\\times$ steps fixed)")
     ax.set_ylabel("max$_x$ |remainder $R$|")
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xticks(lrs, labels=[f"{lr:g}" for lr in lrs])
-    ax.set_ylim(1e-17, 10)
+    ax.set_ylim(1e-17, max(10.0, 5 * result.residual_mlp.max()))
     ax.legend(fontsize="small", loc="center right", framealpha=0.9)
     return fig
 

@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.svm import SVC
 
 from pathkernel.data import ball_sphere
-from pathkernel.experiments import current_scale
+from pathkernel.experiments import Presets
 
 
 def rbf_kernel(x1: np.ndarray, x2: np.ndarray, gamma: float) -> np.ndarray:
@@ -71,7 +71,7 @@ def svm_decision(svm: SVC, x: np.ndarray, gamma: float) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Presets):
     """Sizes (the chapter's own illustration: no paper sizes to match)."""
 
     scale: str
@@ -94,11 +94,6 @@ class Config:
         return cls(scale="paper", n_svm=400, n_rff=400,
                    feature_counts=(10, 30, 100, 300, 1000, 3000, 10000, 30000), repeats=10, grid=241)
 
-    @classmethod
-    def from_scale(cls, scale: str | None = None) -> "Config":
-        """The preset named by `scale`, default ``PATHKERNEL_SCALE``."""
-        return cls.paper() if (scale or current_scale()) == "paper" else cls.quick()
-
 
 @dataclass
 class Result:
@@ -107,7 +102,7 @@ class Result:
     poly_error: (len(degrees),) max |Phi Phi^T - K| / max |K| of the explicit polynomial
     features; poly_dims: their numbers of features. rff_error: (len(feature_counts),
     repeats) root-mean-square error of the RFF Gram matrix against the RBF kernel;
-    rff_slope: fitted exponent of its mean against D. rff_kernel (n_rff^2,) and
+    rff_slope, rff_intercept: least-squares fit log mean error = slope log D + intercept. rff_kernel (n_rff^2,) and
     rff_gram (3, n_rff^2): kernel entries and the RFF Gram entries for the smallest, a
     middle and the largest D (`rff_shown`). x, y: SVM training data; support: indices of
     the support vectors; dual_coef: y_i alpha_i; intercept; grid_x (g, g, 2) and
@@ -120,6 +115,7 @@ class Result:
     poly_error: np.ndarray
     rff_error: np.ndarray
     rff_slope: float
+    rff_intercept: float
     rff_shown: np.ndarray
     rff_kernel: np.ndarray
     rff_gram: np.ndarray
@@ -155,7 +151,7 @@ def run(config: Config, seed: int = 0) -> Result:
             rff_error[a, r] = np.sqrt(np.mean((z @ z.T - kernel) ** 2))
             if r == 0 and count in shown:
                 grams[count] = (z @ z.T).ravel()
-    slope = np.polyfit(np.log(config.feature_counts), np.log(rff_error.mean(1)), 1)[0]
+    slope, intercept = np.polyfit(np.log(config.feature_counts), np.log(rff_error.mean(1)), 1)
 
     x, y = (t.numpy() for t in ball_sphere(config.n_svm, seed=seed))
     svm = SVC(kernel="rbf", gamma=config.gamma, C=config.C).fit(x, y)
@@ -164,7 +160,7 @@ def run(config: Config, seed: int = 0) -> Result:
     flat = grid_x.reshape(-1, 2)
     by_hand = svm_decision(svm, flat, config.gamma)
     return Result(config=config, poly_dims=np.asarray(dims), poly_error=np.asarray(poly_error),
-                  rff_error=rff_error, rff_slope=float(slope), rff_shown=shown, rff_kernel=kernel.ravel(),
+                  rff_error=rff_error, rff_slope=float(slope), rff_intercept=float(intercept), rff_shown=shown, rff_kernel=kernel.ravel(),
                   rff_gram=np.stack([grams[c] for c in shown]), x=x, y=y, support=svm.support_,
                   dual_coef=svm.dual_coef_[0], intercept=float(svm.intercept_[0]), grid_x=grid_x,
                   decision=by_hand.reshape(config.grid, config.grid),

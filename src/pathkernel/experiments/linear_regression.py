@@ -22,7 +22,7 @@ import torch
 from sklearn.metrics.pairwise import cosine_similarity
 
 from pathkernel.decomposition import domingos
-from pathkernel.experiments import current_scale
+from pathkernel.experiments import Presets
 from pathkernel.kernels import tangent_kernel
 from pathkernel.models import MLP, LinearModel
 from pathkernel.training import train
@@ -41,7 +41,7 @@ def regression_data(n: int, d: int, *, noise: float = 0.1, seed: int = 0) -> tup
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Presets):
     """Sizes (the paper states the linear case without an experiment: ours are here)."""
 
     scale: str
@@ -52,6 +52,7 @@ class Config:
     n_query: int
     width: int
     kernel_lr: float = 0.1
+    fit_max_lr: float = 0.1
     depth: int = 3
     activation: str = "gelu"
     query_scale: float = 1.5
@@ -59,20 +60,18 @@ class Config:
     def __post_init__(self) -> None:
         if self.kernel_lr not in self.lrs:
             raise ValueError(f"kernel_lr={self.kernel_lr} must be one of lrs={self.lrs}")
+        if sum(lr <= self.fit_max_lr for lr in self.lrs) < 2:
+            raise ValueError(f"lrs={self.lrs} need two values <= fit_max_lr={self.fit_max_lr} to fit a slope")
 
     @classmethod
     def quick(cls) -> "Config":
-        return cls(scale="quick", n=32, d=3, time=5.0, lrs=(0.8, 0.4, 0.2, 0.1, 0.05, 0.025), n_query=40, width=32)
+        return cls(scale="quick", n=32, d=3, time=4.0, lrs=(0.8, 0.4, 0.2, 0.1, 0.05), n_query=40, width=32,
+                   fit_max_lr=0.8)
 
     @classmethod
     def paper(cls) -> "Config":
-        return cls(scale="paper", n=200, d=3, time=10.0, lrs=(0.8, 0.4, 0.2, 0.1, 0.05, 0.025, 0.0125),
+        return cls(scale="paper", n=200, d=3, time=10.0, lrs=(0.4, 0.2, 0.1, 0.05, 0.025, 0.0125, 0.00625),
                    n_query=200, width=128)
-
-    @classmethod
-    def from_scale(cls, scale: str | None = None) -> "Config":
-        """The preset named by `scale`, default ``PATHKERNEL_SCALE``."""
-        return cls.paper() if (scale or current_scale()) == "paper" else cls.quick()
 
 
 @dataclass
@@ -81,7 +80,8 @@ class Result:
 
     Per learning rate: steps, residual_linear and residual_mlp (max |R| of Theorem 2 over
     the queries), loss_linear and loss_mlp (final training loss), prediction_max (max
-    |f(w_T, x)| of the linear model). Kernels (n_query, n) on queries x training points:
+    |f(w_T, x)| of the linear model). mlp_slope: least-squares slope of log residual_mlp
+    against log lr over the lrs <= config.fit_max_lr. Kernels (n_query, n) on queries x training points:
     ntk and linear_kernel <x, x'> + 1; ntk_normalized and cosine (sklearn's
     cosine_similarity of (x, 1)); path_kernel (from pk.domingos) and path_kernel_closed
     ((sum lr) (<x, x'> + 1)); weights (pk.domingos's a_i(x)). weights_closed (n,):
@@ -97,6 +97,7 @@ class Result:
     loss_linear: np.ndarray
     loss_mlp: np.ndarray
     prediction_max: np.ndarray
+    mlp_slope: float
     ntk: np.ndarray
     linear_kernel: np.ndarray
     ntk_normalized: np.ndarray
@@ -141,8 +142,10 @@ def run(config: Config, seed: int = 0) -> Result:
     linear_kernel = xq @ x.T + 1
     weights_closed = closed_form_weights(kernel_path.params, kernel_path.lrs, x, y)
     path_kernel_closed = kernel_path.lrs.sum() * linear_kernel
+    lrs, fitted = np.asarray(config.lrs), np.asarray(config.lrs) <= config.fit_max_lr
+    slope = np.polyfit(np.log(lrs[fitted]), np.log(np.asarray(rows["rm"])[fitted]), 1)[0]
     return Result(
-        config=config, lrs=np.asarray(config.lrs), steps=np.asarray(rows["steps"]),
+        config=config, lrs=lrs, steps=np.asarray(rows["steps"]), mlp_slope=float(slope),
         residual_linear=np.asarray(rows["rl"]), residual_mlp=np.asarray(rows["rm"]),
         loss_linear=np.asarray(rows["ll"]), loss_mlp=np.asarray(rows["lm"]), prediction_max=np.asarray(rows["pmax"]),
         ntk=tangent_kernel(model, xq, x).numpy(), linear_kernel=linear_kernel.numpy(),

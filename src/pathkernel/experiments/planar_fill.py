@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from pathkernel.data.planar2d import boundary, fill_flood, fill_parity, random_shape
-from pathkernel.experiments import current_scale
+from pathkernel.experiments import Presets
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Presets):
     """Image size and number of random shapes over which the two fills are scored."""
 
     scale: str
@@ -41,11 +41,6 @@ class Config:
     def paper(cls) -> "Config":
         """The talk's first data set: 1,115 training images of 128 x 128 (Morel 2021)."""
         return cls(scale="paper", size=128, n_shapes=1115)
-
-    @classmethod
-    def from_scale(cls, scale: str | None = None) -> "Config":
-        """The preset named by `scale`, default ``PATHKERNEL_SCALE``."""
-        return cls.paper() if (scale or current_scale()) == "paper" else cls.quick()
 
 
 @dataclass
