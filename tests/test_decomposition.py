@@ -198,7 +198,7 @@ def test_bad_inputs():
         pk.domingos(path.params, x)
     adam = pk.train(pk.MLP(2, 8, 2, dtype=torch.float64), x, y, lr=0.01, steps=3, optimizer="adam")
     with pytest.raises(ValueError, match="adam"):
-        pk.domingos(adam, x, per_sample=True)
+        pk.domingos(adam, x, per_sample=True, stride=2)
 
 
 def test_snapshot_stride_is_exact_for_a_constant_kernel():
@@ -224,3 +224,66 @@ def test_snapshot_stride_error_shrinks_with_the_stride():
         pk.domingos(path, xq, per_sample=True, exact=True, stride=2)
     with pytest.raises(ValueError, match="stride=0"):
         pk.domingos(path, xq, per_sample=True, stride=0)
+
+
+def optimizer_reference(path, xq, betas=(0.9, 0.999), eps=1e-8, momentum=0.9):
+    """(m, n) per-sample terms of a momentum or Adam MSE path from plain autograd.
+
+    Per-example gradients of the batch-mean loss, 1/b * grad 1/2 (f(x_i) - y_i)^2, the
+    optimizer's buffers rebuilt per example by the textbook update, and the query
+    gradients by a naive Jacobian: no Jacobian-times-l' shortcut, no package code.
+    """
+    model, x, y = path.model, path.x, path.y
+    n = x.shape[0]
+    buffers = torch.zeros(n, path.params.shape[1], dtype=x.dtype)
+    v = torch.zeros(path.params.shape[1], dtype=x.dtype)
+    per_sample = torch.zeros(xq.shape[0], n, dtype=x.dtype)
+    for k in range(path.steps):
+        clone = load_flat(model, path.params[k])
+        rows = torch.arange(n) if path.batches is None else path.batches[k]
+        gradients = torch.zeros(n, path.params.shape[1], dtype=x.dtype)
+        for i in rows.tolist():
+            loss = 0.5 * (clone(x[i : i + 1])[0, 0] - y[i]) ** 2 / len(rows)
+            gradients[i] = torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, list(clone.parameters()))])
+        if path.optimizer == "momentum":
+            buffers = momentum * buffers + gradients
+            step = path.lrs[k] * buffers
+        else:
+            buffers = betas[0] * buffers + (1 - betas[0]) * gradients
+            v = betas[1] * v + (1 - betas[1]) * gradients.sum(0) ** 2
+            denominator = (v / (1 - betas[1] ** (k + 1))).sqrt() + eps
+            step = path.lrs[k] / (1 - betas[0] ** (k + 1)) * buffers / denominator
+        per_sample -= naive_jacobian(clone, xq)[:, 0] @ step.T
+    return per_sample
+
+
+@pytest.mark.parametrize("optimizer, kwargs", [("momentum", {}), ("adam", {}), ("momentum", {"batch_size": 4}),
+                                               ("adam", {"batch_size": 4})])
+def test_momentum_and_adam_per_sample_against_autograd(optimizer, kwargs):
+    x, y = regression_data(n=8)
+    path = pk.train(pk.MLP(2, 6, 3, dtype=torch.float64), x, y, lr=0.02, steps=6, optimizer=optimizer, **kwargs)
+    xq = randn(3, 2, seed=5)
+    dec = pk.domingos(path, xq, per_sample=True)
+    assert relative_error(dec.per_sample, optimizer_reference(path, xq)) < 1e-10
+    torch.testing.assert_close(dec.per_sample.sum(1), dec.rhs - dec.initial, rtol=0, atol=1e-13)
+    torch.testing.assert_close(dec.per_sample, -dec.weights * dec.path_kernel, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_momentum_and_adam_exact_per_sample(optimizer):
+    x, y = regression_data(n=12)
+    target = torch.stack([y, -y], 1)
+    path = pk.train(pk.MLP(2, 10, 3, out_dim=2, dtype=torch.float64), x, target, lr=0.05, steps=20, optimizer=optimizer)
+    dec = pk.domingos(path, randn(5, 2, seed=6), per_sample=True, exact=True)
+    assert dec.residual.abs().max() < 1e-12
+    torch.testing.assert_close(dec.per_sample.sum(1), dec.prediction - dec.initial, rtol=0, atol=1e-12)
+
+
+def test_zero_momentum_recovers_gradient_descent():
+    x, y = regression_data(n=10)
+    xq = randn(4, 2, seed=7)
+    gd = pk.domingos(pk.train(pk.MLP(2, 8, 3, dtype=torch.float64), x, y, lr=0.1, steps=10), xq, per_sample=True)
+    heavy = pk.train(pk.MLP(2, 8, 3, dtype=torch.float64), x, y, lr=0.1, steps=10, optimizer="momentum", momentum=0.0)
+    dec = pk.domingos(heavy, xq, per_sample=True)
+    torch.testing.assert_close(dec.per_sample, gd.per_sample, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(dec.path_kernel, gd.path_kernel, rtol=1e-12, atol=1e-14)

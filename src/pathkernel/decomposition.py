@@ -12,7 +12,9 @@ For a recorded path theta_0..theta_T and query points x (DESIGN §3):
 * ``per_sample=True`` splits the kernel part over training points:
   per_sample[j, i] = -sum_k lr_k K_k(x_j, x_i) l'_i(theta_k)  (K replaced by the
   segment-averaged Kbar_k in exact mode; zero when x_i is not in step k's batch), with
-  the path kernel sum_k lr_k K_k(x_j, x_i) and the weights a_i of Theorem 1.
+  the path kernel sum_k lr_k K_k(x_j, x_i) and the weights a_i of Theorem 1. For
+  momentum and Adam the kernel is the optimizer's cross-time, preconditioned one
+  (`pathkernel.buffered`).
 """
 
 from __future__ import annotations
@@ -32,12 +34,13 @@ from pathkernel.functional import (
     warn_if_non_smooth,
 )
 from pathkernel import structured
+from pathkernel.buffered import buffered_terms
 from pathkernel.kernels import DEFAULT_MAX_MEMORY, chain_for, jacobian, jacobian_chunks
 from pathkernel.losses import loss_derivative, prepare_targets
 from pathkernel.training import TrainingPath
 from pathkernel.validation import integer
 
-PER_SAMPLE_OPTIMIZERS = ("gd", "sgd")
+BUFFERED_OPTIMIZERS = ("momentum", "adam")
 ROUNDOFF_FACTOR = 64
 STAGNATION_FACTOR = 1e4
 MAX_LEVEL = 10
@@ -232,8 +235,9 @@ def domingos(
         exact: use the segment-averaged tangent kernel, so that the residual is only
             the quadrature error (machine precision for smooth models).
         per_sample: also return per-training-point contributions, the path kernel and
-            the weights a_i (needs one Jacobian of the queries and of the batch per step;
-            optimizers "gd" and "sgd").
+            the weights a_i (one kernel between the queries and the batch per step; for
+            "momentum" and "adam", the optimizer's decayed and preconditioned cross-time
+            kernel of `pathkernel.buffered`).
         nodes: Gauss-Legendre nodes per piece of a step's segment in exact mode; each
             step is split into 2**level pieces, refined until the quadrature matches the
             observed change of f on that step to round-off.
@@ -257,15 +261,12 @@ def domingos(
     check_inputs(model, x)
     if x.shape[1:] != path.x.shape[1:]:
         raise ValueError(f"query examples have shape {tuple(x.shape[1:])}; training examples {tuple(path.x.shape[1:])}")
-    if per_sample and path.optimizer not in PER_SAMPLE_OPTIMIZERS:
-        raise ValueError(
-            f"per_sample=True splits plain gradient steps ({PER_SAMPLE_OPTIMIZERS}); "
-            f"the path was trained with optimizer={path.optimizer!r}"
-        )
     integer("stride", stride)
     integer("nodes", nodes)
     if exact and stride > 1:
         raise ValueError(f"exact=True needs the kernel at every step; got stride={stride}")
+    if stride > 1 and path.optimizer in BUFFERED_OPTIMIZERS:
+        raise ValueError(f"stride={stride} is for 'gd' and 'sgd' paths; this one used {path.optimizer!r}")
     warn_if_non_smooth(model, "the exact (quadrature) decomposition" if exact else "Domingos' Theorem 2/3")
     x = x.detach()
     f = flat_function(model)
@@ -278,9 +279,14 @@ def domingos(
     rhs = initial + kernel_part
     terms = {}
     if per_sample:
-        weighted, path_kernel = _per_sample_terms(
-            path, f, chain, x, c, nodes if exact else None, levels, stride, max_memory, progress_bar
-        )
+        if path.optimizer in BUFFERED_OPTIMIZERS:
+            single = (torch.zeros(1, dtype=x.dtype), torch.ones(1, dtype=x.dtype))
+            rule = (lambda k: gauss_legendre(nodes, x.dtype, int(levels[k]))) if exact else (lambda k: single)
+            weighted, path_kernel = buffered_terms(path, f, chain, x, c, rule, max_memory, progress_bar)
+        else:
+            weighted, path_kernel = _per_sample_terms(
+                path, f, chain, x, c, nodes if exact else None, levels, stride, max_memory, progress_bar
+            )
         weights = torch.where(path_kernel != 0, weighted / path_kernel, torch.zeros_like(weighted))
         terms = {"per_sample": -weighted.sum(-1), "path_kernel": path_kernel, "weights": weights}
         if scalar:
