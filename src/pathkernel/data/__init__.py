@@ -2,5 +2,6 @@
 
 from pathkernel.data import planar2d
 from pathkernel.data.ball_sphere import ball_sphere
+from pathkernel.data.rings import rings
 
-__all__ = ["ball_sphere", "planar2d"]
+__all__ = ["ball_sphere", "planar2d", "rings"]
