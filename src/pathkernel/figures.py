@@ -90,6 +90,20 @@ FIGURES: dict[str, FigureSpec] = {
             experiment="linear_regression",
             plot="linear_kernels",
         ),
+        FigureSpec(
+            id="fig-gradientflow-convergence",
+            chapter="gradient_flow",
+            description="Gradient descent against the gradient flow (scipy solve_ivp) at fixed time: O(lr) distance, Theorem 1 on the flow",
+            experiment="gradient_flow",
+            plot="gradient_flow_convergence",
+        ),
+        FigureSpec(
+            id="fig-gradientflow-contributions",
+            chapter="gradient_flow",
+            description="Path kernel, weights a_i and per-training-point contributions to three predictions (ball/sphere)",
+            experiment="gradient_flow",
+            plot="gradient_flow_contributions",
+        ),
     ]
 }
 

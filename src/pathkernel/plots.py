@@ -217,3 +217,86 @@ def linear_kernels(result) -> Figure:
         ax.text(0.04, 0.95, f"max |difference| / max |value| = {relative:.1e}", transform=ax.transAxes,
                 va="top", fontsize="small", bbox={"facecolor": "white", "edgecolor": "0.8", "alpha": 0.9})
     return fig
+
+
+def gradient_flow_convergence(result) -> Figure:
+    """Gradient descent against the gradient flow at a fixed time: distance over time and log-log in lr.
+
+    `result` is a `pathkernel.experiments.gradient_flow.Result`.
+    """
+    style()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 4.2), layout="constrained")
+    for k, lr in enumerate(result.lrs):
+        left.semilogy(result.times[1:], result.gap_over_time[k, 1:], color=PALETTE[k % len(PALETTE)],
+                      label=f"lr = {lr:g}")
+    left.set_xlabel("time $t = k \\times$ lr")
+    left.set_ylabel("max$_x$ |f(w$_k$, x) $-$ f(w(t), x)|")
+    left.set_title("(a) gradient descent against the flow", loc="left", fontsize="medium")
+    left.legend(fontsize="small", loc="lower right")
+    lrs = result.lrs
+    right.loglog(lrs, result.gap, "o", color=PALETTE[0], label="gradient descent vs flow at time $t$")
+    grid = np.geomspace(lrs.min(), lrs.max(), 20)
+    right.loglog(grid, np.exp(result.intercept) * grid**result.slope, "-", color=PALETTE[0], alpha=0.7,
+                 label=f"fit: slope {result.slope:.2f}")
+    right.axhline(result.flow_residual, color=PALETTE[2], ls="--",
+                  label="Theorem 1 on the flow:\n|f(w(t), x) $-$ f(w(0), x) $-$ kernel part|")
+    right.set_xlabel(f"learning rate lr (time t = {result.config.time:g} fixed)")
+    right.set_ylabel("max$_x$ |difference|")
+    right.xaxis.set_minor_formatter(NullFormatter())
+    right.set_xticks(lrs, labels=[f"{lr:g}" for lr in lrs])
+    right.set_title("(b) at the final time $t$", loc="left", fontsize="medium")
+    right.legend(fontsize="small", loc="center right", framealpha=0.9)
+    return fig
+
+
+def gradient_flow_contributions(result) -> Figure:
+    """Theorem 1 per query point: path kernel, weights a_i and contributions of every training point.
+
+    One column per query point (the star). Rows 1-3 draw the training points in the plane
+    (circles: ball, label -1; squares: sphere, label +1) coloured by K^path(x, x_i), a_i(x) and
+    the contribution -a_i(x) K^path(x, x_i), each panel on its own colour scale (diverging around
+    0 for a_i and the contributions); row 4 shows the contributions as bars, ball points then
+    sphere points, each class in angular order. `result` is a
+    `pathkernel.experiments.gradient_flow.Result`.
+    """
+    style()
+    rows = [("path kernel $K^{path}(x, x_i)$", result.path_kernel, "mako", False),
+            ("weight $a_i(x)$", result.weights, "vlag", True),
+            ("contribution $-a_i K^{path}$", result.per_sample, "vlag", True)]
+    m = result.queries.shape[0]
+    fig, axes = plt.subplots(4, m, figsize=(3.9 * m, 13.0), layout="constrained", squeeze=False,
+                             gridspec_kw={"height_ratios": [1, 1, 1, 0.8]})
+    sphere = result.y > 0
+    order = np.lexsort((np.arctan2(result.x[:, 1], result.x[:, 0]), sphere))
+    for j in range(m):
+        for r, (label, values, cmap, centred) in enumerate(rows):
+            ax = axes[r, j]
+            top = np.abs(values[j]).max()
+            limits = dict(vmin=-top, vmax=top) if centred else dict(vmin=values[j].min(), vmax=top)
+            for mask, marker in ((~sphere, "o"), (sphere, "s")):
+                points = ax.scatter(result.x[mask, 0], result.x[mask, 1], c=values[j, mask], cmap=cmap, s=26,
+                                    marker=marker, edgecolors="0.3", linewidths=0.4, **limits)
+            ax.plot(*result.queries[j], "*", color="gold", markersize=16, markeredgecolor="black")
+            ax.set(aspect="equal", xlim=(-1.6, 1.6), ylim=(-1.6, 1.6))
+            ax.tick_params(labelsize="x-small")
+            fig.colorbar(points, ax=ax, shrink=0.8).ax.tick_params(labelsize="x-small")
+            if j == 0:
+                ax.set_ylabel(label)
+        change = result.prediction[j] - result.initial[j]
+        axes[0, j].set_title(f"query x = ({result.queries[j, 0]:g}, {result.queries[j, 1]:g})\n"
+                             f"f(w$_T$, x) $-$ f(w$_0$, x) = {change:+.3f}", fontsize="medium")
+        bars = axes[3, j]
+        colours = np.where(sphere[order], 1, 0)
+        bars.bar(np.arange(len(order)), result.per_sample[j, order], width=1.0,
+                 color=[PALETTE[c] for c in colours])
+        ball_sum, sphere_sum = result.per_sample[j, ~sphere].sum(), result.per_sample[j, sphere].sum()
+        bars.text(0.02, 0.97, f"ball: {ball_sum:+.3f}\nsphere: {sphere_sum:+.3f}\nsum: {ball_sum + sphere_sum:+.3f}",
+                  transform=bars.transAxes, va="top", fontsize="x-small",
+                  bbox={"facecolor": "white", "edgecolor": "0.8", "alpha": 0.9})
+        bars.axvline((~sphere).sum() - 0.5, color="0.4", lw=0.8, ls=":")
+        bars.set_xlabel("training point (ball | sphere)", fontsize="small")
+        bars.set_xticks([])
+        bars.tick_params(labelsize="x-small")
+        if j == 0:
+            bars.set_ylabel("contribution")
+    return fig

@@ -1,0 +1,308 @@
+"""Chapter "Domingos' theorem (gradient flow)": gradient descent approaching gradient flow.
+
+The reference is the gradient flow itself, dw/dt = -grad L(w), solved by
+``scipy.integrate.solve_ivp`` (DOP853, tight tolerances) from the same w_0 as gradient
+descent. The experiment measures
+
+* the distance max_x |f(w_T^GD, x) - f(w(t), x)| at a fixed time t = lr * T, for several
+  learning rates: gradient descent is Euler's method for the flow, so it is O(lr);
+* Theorem 1 on the flow: f(w(t), x) - f(w(0), x) = -int_0^t sum_i l'_i K_{w(s)}(x, x_i) ds,
+  the integral computed by Gauss-Legendre quadrature in time on the solver's dense output;
+* the path kernel and the weights a_i of Theorem 1 for a few query points, on the flow and
+  (``pk.domingos(..., exact=True, per_sample=True)``) on one gradient-descent path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.integrate import solve_ivp
+from threadpoolctl import threadpool_limits
+from torch.func import grad, jvp, vmap
+
+from pathkernel.data import ball_sphere
+from pathkernel.decomposition import domingos, gauss_legendre
+from pathkernel.experiments import current_scale
+from pathkernel.experiments.discrete_theorem import query_points
+from pathkernel.functional import check_inputs, flat_function, flat_parameters
+from pathkernel.kernels import tangent_kernel
+from pathkernel.losses import loss_derivative, loss_value, prepare_targets
+from pathkernel.models import MLP
+from pathkernel.training import train
+
+
+@dataclass(frozen=True)
+class Config:
+    """Sizes of the experiment (the papers give none for this check: ours are stated here).
+
+    lrs: learning rates of the gradient-descent paths, each run for round(time / lr) steps.
+    contribution_lr: the path (one of `lrs`) whose per-sample contributions are shown.
+    queries: the query points of the contribution figure.
+    rtol, atol: tolerances of the reference flow solver.
+    time_pieces, time_nodes: composite Gauss-Legendre rule for the time integrals of Theorem 1.
+    n_times: number of times 0..t at which the distance to the flow is recorded.
+    """
+
+    scale: str
+    n: int
+    width: int
+    time: float
+    lrs: tuple[float, ...]
+    n_query: int
+    contribution_lr: float
+    depth: int = 3
+    activation: str = "gelu"
+    query_radius: float = 1.5
+    queries: tuple[tuple[float, float], ...] = ((0.0, 0.0), (0.6, 0.8), (-1.2, 0.5))
+    rtol: float = 1e-10
+    atol: float = 1e-12
+    time_pieces: int = 32
+    time_nodes: int = 5
+    n_times: int = 81
+
+    def __post_init__(self) -> None:
+        if len(self.lrs) < 2 or any(lr <= 0 for lr in self.lrs):
+            raise ValueError(f"lrs={self.lrs} needs at least two positive learning rates to fit a slope")
+        if self.contribution_lr not in self.lrs:
+            raise ValueError(f"contribution_lr={self.contribution_lr} must be one of lrs={self.lrs}")
+        if self.time <= 0:
+            raise ValueError(f"time={self.time} must be > 0")
+
+    @classmethod
+    def quick(cls) -> "Config":
+        return cls(scale="quick", n=64, width=32, time=30.0, lrs=(0.2, 0.1, 0.05, 0.025, 0.0125),
+                   n_query=200, contribution_lr=0.05)
+
+    @classmethod
+    def paper(cls) -> "Config":
+        return cls(scale="paper", n=200, width=100, time=30.0, lrs=(0.1, 0.05, 0.025, 0.0125, 0.00625),
+                   n_query=1000, contribution_lr=0.0125, rtol=1e-12, atol=1e-14, time_pieces=128)
+
+    @classmethod
+    def from_scale(cls, scale: str | None = None) -> "Config":
+        """The preset named by `scale`, default ``PATHKERNEL_SCALE``."""
+        return cls.paper() if (scale or current_scale()) == "paper" else cls.quick()
+
+
+@dataclass
+class Flow:
+    """A solved gradient flow: ``params(s)`` evaluates w(s) (dense output) for s in [0, time]."""
+
+    time: float
+    w0: torch.Tensor
+    w_end: torch.Tensor
+    evaluations: int
+    _solution: object
+
+    def params(self, s: float | np.ndarray) -> torch.Tensor:
+        """w(s): (P,) for one time, (len(s), P) for an array of times."""
+        s = np.asarray(s, dtype=np.float64)
+        if np.any(s < 0) or np.any(s > self.time * (1 + 1e-12)):
+            raise ValueError(f"times must lie in [0, {self.time}]; got range [{s.min()}, {s.max()}]")
+        values = self._solution(s)
+        return torch.from_numpy(np.ascontiguousarray(values.T if values.ndim == 2 else values)).to(self.w0.dtype)
+
+
+def predict(model: torch.nn.Module, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """f(params, x) for flat parameters (P,) without touching the model: (m,) or (m, c)."""
+    check_inputs(model, x)
+    with torch.no_grad():
+        out = flat_function(model)(params, x)
+    return out[:, 0] if out.shape[1] == 1 else out
+
+
+def gradient_flow(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    time: float,
+    *,
+    loss: str = "mse",
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+) -> Flow:
+    """Solve dw/dt = -grad L(w) from the model's parameters to `time` (the model is left untouched).
+
+    L is the batch-mean loss of `pathkernel.train`, so gradient descent with step lr is
+    Euler's method for this ODE. DOP853 with dense output; float64 only (the solver's).
+    """
+    check_inputs(model, x)
+    w0 = flat_parameters(model)
+    if w0.dtype != torch.float64:
+        raise TypeError(f"the reference flow is solved in float64; the model is {w0.dtype}")
+    if not time > 0:
+        raise ValueError(f"time={time} must be > 0")
+    f = flat_function(model)
+    target = prepare_targets(loss, y, x.shape[0], f(w0, x[:1]).shape[1], w0.dtype)
+
+    def velocity(_, w: np.ndarray) -> np.ndarray:
+        theta = torch.from_numpy(w).requires_grad_()
+        return -torch.autograd.grad(loss_value(loss, f(theta, x), target), theta)[0].numpy()
+
+    # numpy's BLAS threads spin between solver steps and starve torch's: one BLAS thread
+    with threadpool_limits(limits=1, user_api="blas"):
+        solution = solve_ivp(velocity, (0.0, time), w0.numpy(), method="DOP853", rtol=rtol, atol=atol,
+                             dense_output=True)
+    if not solution.success:
+        raise RuntimeError(f"the gradient-flow solver failed: {solution.message}")
+    return Flow(time=time, w0=w0, w_end=torch.from_numpy(solution.y[:, -1].copy()),
+                evaluations=int(solution.nfev), _solution=solution.sol)
+
+
+def time_rule(time: float, pieces: int, nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Composite Gauss-Legendre points and weights on [0, time] (`nodes` on each of `pieces`)."""
+    if pieces < 1:
+        raise ValueError(f"pieces={pieces} must be >= 1")
+    t, w = np.polynomial.legendre.leggauss(nodes)
+    starts = np.arange(pieces)[:, None] * time / pieces
+    points = (starts + (t[None, :] + 1) * time / (2 * pieces)).ravel()
+    return points, np.tile(w * time / (2 * pieces), pieces)
+
+
+def flow_kernel_machine(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, flow: Flow, xq: torch.Tensor,
+    *, pieces: int = 32, nodes: int = 5, loss: str = "mse",
+) -> torch.Tensor:
+    """The Theorem-1 kernel part -int_0^t sum_i l'_i K_{w(s)}(x, x_i) ds at queries xq, shape (m, c).
+
+    The integrand, df(w(s), x)/ds = <grad f(w(s), x), -grad L(w(s))>, is one Jacobian-vector
+    product per quadrature time; f(w(0), x) plus this equals f(w(t), x) by Theorem 1.
+    """
+    f = flat_function(model)
+    target = prepare_targets(loss, y, x.shape[0], f(flow.w0, x[:1]).shape[1], flow.w0.dtype)
+    gradient = grad(lambda theta: loss_value(loss, f(theta, x), target))
+    points, weights = time_rule(flow.time, pieces, nodes)
+    thetas = flow.params(points)
+
+    def rate(theta: torch.Tensor) -> torch.Tensor:
+        return jvp(lambda t: f(t, xq), (theta,), (-gradient(theta),))[1]
+
+    rates = torch.cat([vmap(rate)(chunk) for chunk in thetas.split(16)])
+    return torch.einsum("q,qmc->mc", torch.from_numpy(weights).to(rates.dtype), rates)
+
+
+def flow_per_sample(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, flow: Flow, xq: torch.Tensor,
+    *, pieces: int = 32, nodes: int = 5,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Theorem 1 on the flow (scalar output, mse), per training point: (path_kernel, weighted), (m, n).
+
+    path_kernel = int_0^t K_{w(s)}(x, x_i) ds and weighted = int_0^t l'_i(s) K_{w(s)}(x, x_i) ds,
+    so a_i(x) = weighted / path_kernel and the contribution of x_i is -weighted.
+    """
+    f = flat_function(model)
+    n = x.shape[0]
+    target = prepare_targets("mse", y, n, 1, flow.w0.dtype)
+    points, weights = time_rule(flow.time, pieces, nodes)
+    path_kernel = xq.new_zeros(xq.shape[0], n)
+    weighted = xq.new_zeros(xq.shape[0], n)
+    for s, weight in zip(points, weights):
+        theta = flow.params(s)
+        K = tangent_kernel(model, xq, x, params=theta)
+        lprime = loss_derivative("mse", f(theta, x), target)[:, 0]
+        path_kernel += weight * K
+        weighted += weight * K * lprime
+    return path_kernel, weighted
+
+
+@dataclass
+class Result:
+    """Distances to the flow per learning rate, Theorem 1 on the flow, and the contributions.
+
+    gap: (len(lrs),) max_x |f(w_T^GD, x) - f(w(t), x)| over the query points; gap_over_time:
+    (len(lrs), n_times) the same at the step nearest to each of `times` (against the flow at
+    that step's time k * lr); slope, intercept: least-squares fit of
+    log gap = slope * log lr + intercept. flow_residual: max_x |f(w(t), x) - f(w(0), x) - kernel
+    part of Theorem 1| on the flow. prediction_max: max_x |f(w(t), x)|.
+
+    Contributions at `queries` (m, 2) on the gradient-descent path of lr = config.contribution_lr,
+    exact mode: per_sample, path_kernel, weights (m, n); prediction, initial (m,);
+    sum_error = max |sum_i per_sample - (prediction - initial)|. The same on the flow:
+    per_sample_flow, path_kernel_flow, weights_flow (m, n) and prediction_flow (m,).
+    """
+
+    config: Config
+    lrs: np.ndarray
+    steps: np.ndarray
+    final_loss: np.ndarray
+    train_accuracy: np.ndarray
+    gap: np.ndarray
+    times: np.ndarray
+    gap_over_time: np.ndarray
+    slope: float
+    intercept: float
+    flow_final_loss: float
+    flow_evaluations: int
+    flow_residual: float
+    prediction_max: float
+    x: np.ndarray
+    y: np.ndarray
+    queries: np.ndarray
+    per_sample: np.ndarray
+    path_kernel: np.ndarray
+    weights: np.ndarray
+    prediction: np.ndarray
+    initial: np.ndarray
+    sum_error: float
+    per_sample_flow: np.ndarray
+    path_kernel_flow: np.ndarray
+    weights_flow: np.ndarray
+    prediction_flow: np.ndarray
+
+
+def _model(config: Config, seed: int) -> MLP:
+    return MLP(2, config.width, config.depth, activation=config.activation, seed=seed, dtype=torch.float64)
+
+
+def run(config: Config, seed: int = 0) -> Result:
+    """Solve the flow, train once per lr to time `config.time`, and decompose."""
+    x, y = ball_sphere(config.n, seed=seed)
+    xq = query_points(config.n_query, config.query_radius, seed + 1)
+    model = _model(config, seed)
+    f = flat_function(model)
+    flow = gradient_flow(model, x, y, config.time, rtol=config.rtol, atol=config.atol)
+    coarsest = max(config.lrs)  # record at multiples of the largest step: a step of every path in a halving sequence
+    times = coarsest * np.unique(np.round(np.linspace(0.0, config.time / coarsest, config.n_times)))
+    kernel_part = flow_kernel_machine(model, x, y, flow, xq, pieces=config.time_pieces, nodes=config.time_nodes)
+    end = f(flow.w_end, xq)
+    flow_residual = (end - f(flow.w0, xq) - kernel_part).abs().max().item()
+    with torch.no_grad():
+        flow_loss = loss_value("mse", f(flow.w_end, x), y[:, None]).item()
+
+    steps, losses, accuracy, gap, gap_over_time, contribution = [], [], [], [], [], None
+    for lr in config.lrs:
+        gd = _model(config, seed)
+        path = train(gd, x, y, lr=lr, steps=max(1, round(config.time / lr)))
+        steps.append(path.steps)
+        losses.append(path.losses[-1].item())
+        with torch.no_grad():
+            accuracy.append((torch.sign(gd(x)[:, 0]) == y).double().mean().item())
+            index = np.minimum(np.round(times / lr).astype(int), path.steps)
+            on_path = vmap(lambda theta: f(theta, xq))(path.params[index])[..., 0]
+            on_flow = vmap(lambda theta: f(theta, xq))(flow.params(np.minimum(index * lr, config.time)))[..., 0]
+        gap_over_time.append((on_path - on_flow).abs().amax(dim=1).numpy())
+        gap.append((f(path.params[-1], xq) - end).abs().max().item())
+        if lr == config.contribution_lr:
+            contribution = path
+    lrs = np.asarray(config.lrs)
+    slope, intercept = np.polyfit(np.log(lrs), np.log(gap), 1)
+
+    queries = torch.tensor(config.queries, dtype=torch.float64)
+    dec = domingos(contribution, queries, exact=True, per_sample=True)
+    path_kernel_flow, weighted_flow = flow_per_sample(model, x, y, flow, queries, pieces=config.time_pieces,
+                                                      nodes=config.time_nodes)
+    weights_flow = torch.where(path_kernel_flow != 0, weighted_flow / path_kernel_flow, 0.0)
+    return Result(
+        config=config, lrs=lrs, steps=np.asarray(steps), final_loss=np.asarray(losses),
+        train_accuracy=np.asarray(accuracy), gap=np.asarray(gap), times=times,
+        gap_over_time=np.stack(gap_over_time), slope=float(slope), intercept=float(intercept),
+        flow_final_loss=flow_loss, flow_evaluations=flow.evaluations, flow_residual=flow_residual,
+        prediction_max=end.abs().max().item(), x=x.numpy(), y=y.numpy(), queries=queries.numpy(),
+        per_sample=dec.per_sample.numpy(), path_kernel=dec.path_kernel.numpy(), weights=dec.weights.numpy(),
+        prediction=dec.prediction.numpy(), initial=dec.initial.numpy(),
+        sum_error=(dec.per_sample.sum(1) - (dec.prediction - dec.initial)).abs().max().item(),
+        per_sample_flow=(-weighted_flow).numpy(), path_kernel_flow=path_kernel_flow.numpy(),
+        weights_flow=weights_flow.numpy(), prediction_flow=f(flow.w_end, queries)[:, 0].detach().numpy(),
+    )
