@@ -104,6 +104,13 @@ FIGURES: dict[str, FigureSpec] = {
             experiment="gradient_flow",
             plot="gradient_flow_contributions",
         ),
+        FigureSpec(
+            id="fig-discrete-vector-outputs",
+            chapter="discrete_exact",
+            description="Theorem 3 on three rings (3 logits, cross-entropy): remainder per output against lr, exact form",
+            experiment="vector_outputs",
+            plot="vector_outputs",
+        ),
     ]
 }
 

@@ -300,3 +300,46 @@ def gradient_flow_contributions(result) -> Figure:
         if j == 0:
             bars.set_ylabel("contribution")
     return fig
+
+
+def vector_outputs(result) -> Figure:
+    """Theorem 3 on a 3-class problem: decision regions, and the remainder of every output against lr.
+
+    The markers of the c outputs are dodged horizontally (by a factor 1.06 per output) so that
+    equal values stay visible. `result` is a `pathkernel.experiments.vector_outputs.Result`.
+    """
+    style()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 4.6), layout="constrained",
+                                      gridspec_kw={"width_ratios": [1, 1.35]})
+    classes = result.residual.shape[1]
+    colours = [PALETTE[a] for a in range(classes)]
+    markers = ["o", "^", "D", "v", "P"]
+    left.contourf(result.grid_x, result.grid_y, result.grid_class, levels=np.arange(classes + 1) - 0.5,
+                  colors=colours, alpha=0.25)
+    for a in range(classes):
+        mask = result.y == a
+        left.scatter(result.x[mask, 0], result.x[mask, 1], s=20, color=colours[a], marker=markers[a % 5],
+                     edgecolors="0.2", linewidths=0.4, label=f"class {a}")
+    left.set(aspect="equal", xlabel="$x_1$", ylabel="$x_2$")
+    left.set_title(f"(a) data, argmax regions (lr = {result.lrs[-1]:g})\n"
+                   f"training accuracy {result.train_accuracy[-1]:.0%}", loc="left", fontsize="medium")
+    left.legend(fontsize="small", loc="upper right", framealpha=0.9)
+    lrs = result.lrs
+    grid = np.geomspace(lrs.min(), lrs.max(), 20)
+    dodge = [lrs * 1.06 ** (a - (classes - 1) / 2) for a in range(classes)]
+    for a in range(classes):
+        right.loglog(dodge[a], result.residual[:, a], markers[a % 5], color=colours[a], alpha=0.85,
+                     label=f"output {a}, Theorem 3: slope {result.slopes[a]:.2f}")
+        right.loglog(grid, np.exp(result.intercepts[a]) * grid**result.slopes[a], "-", color=colours[a], alpha=0.6)
+    for a in range(classes):
+        right.loglog(dodge[a], np.maximum(result.residual_exact[:, a], 1e-17), markers[a % 5], color=colours[a],
+                     mfc="white", label=f"output {a}, exact form")
+    right.axhline(np.finfo(np.float64).eps, color="0.5", ls=":", lw=1, label="float64 machine epsilon")
+    right.set_xlabel("learning rate lr (time lr $\\times$ steps fixed)")
+    right.set_ylabel("max$_x$ |R$_a$| (output a)")
+    right.xaxis.set_minor_formatter(NullFormatter())
+    right.set_xticks(lrs, labels=[f"{lr:g}" for lr in lrs])
+    right.set_title("(b) remainder of each output\n(filled: Theorem 3, hollow: exact form)", loc="left",
+                    fontsize="medium")
+    right.legend(fontsize="small", loc="center right", framealpha=0.9)
+    return fig
