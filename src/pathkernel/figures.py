@@ -111,6 +111,13 @@ FIGURES: dict[str, FigureSpec] = {
             experiment="vector_outputs",
             plot="vector_outputs",
         ),
+        FigureSpec(
+            id="fig-lastlayer-svm",
+            chapter="last_layer",
+            description="Network against a linear SVM on its tangent features: trained, stopped early, noisy labels, narrow",
+            experiment="last_layer",
+            plot="last_layer_svm",
+        ),
     ]
 }
 
