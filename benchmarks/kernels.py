@@ -33,6 +33,17 @@ from benchmarks import routes
 RESULTS = Path(__file__).parent / "results" / "kernels.json"
 
 
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (platform.processor() is often empty on Linux)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def best_time(fn: Callable[[], torch.Tensor], repeats: int) -> tuple[float, torch.Tensor]:
     """Smallest wall time over `repeats` calls (after one warm-up call), and the result."""
     out = fn()
@@ -174,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_model()}")
     print("\ntangent kernel K(x, x), 3-layer GELU MLP, in_dim 2")
     kernels = kernel_table([100, 500], [100, 1000], [torch.float64, torch.float32], args.skip_slow)
     print("\nDomingos decomposition, T = 1000, n = 100, m = 1000, width 100 (float64)")
@@ -183,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     memory = memory_row(n=5000, width=300)
     record = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+        "machine": {"platform": platform.platform(), "processor": cpu_model(),
                     "threads": torch.get_num_threads(), "python": platform.python_version(),
                     "torch": torch.__version__, "pathkernel": pk.__version__},
         "kernels": kernels, "decomposition": decomposition, "memory": memory,
