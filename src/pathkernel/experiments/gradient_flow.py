@@ -24,7 +24,7 @@ from torch.func import grad, jvp, vmap
 
 from pathkernel.data import ball_sphere
 from pathkernel.decomposition import domingos, gauss_legendre
-from pathkernel.experiments import current_scale
+from pathkernel.experiments import Presets
 from pathkernel.experiments.discrete_theorem import query_points
 from pathkernel.functional import check_inputs, flat_function, flat_parameters
 from pathkernel.kernels import tangent_kernel
@@ -34,7 +34,7 @@ from pathkernel.training import train
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Presets):
     """Sizes of the experiment (the papers give none for this check: ours are stated here).
 
     lrs: learning rates of the gradient-descent paths, each run for round(time / lr) steps.
@@ -80,10 +80,6 @@ class Config:
         return cls(scale="paper", n=200, width=100, time=30.0, lrs=(0.1, 0.05, 0.025, 0.0125, 0.00625),
                    n_query=1000, contribution_lr=0.0125, rtol=1e-12, atol=1e-14, time_pieces=128)
 
-    @classmethod
-    def from_scale(cls, scale: str | None = None) -> "Config":
-        """The preset named by `scale`, default ``PATHKERNEL_SCALE``."""
-        return cls.paper() if (scale or current_scale()) == "paper" else cls.quick()
 
 
 @dataclass

@@ -24,7 +24,7 @@ from sklearn.datasets import make_moons
 from sklearn.svm import SVC
 from torch import nn
 
-from pathkernel.experiments import current_scale
+from pathkernel.experiments import Presets
 from pathkernel.functional import check_inputs, flat_parameters
 from pathkernel.kernels import tangent_features, tangent_kernel
 from pathkernel.models import MLP
@@ -90,7 +90,7 @@ def moons(n: int, noise: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Presets):
     """Sizes of the experiment (the paper's §5.1.3 uses the ball/sphere task; ours is two moons).
 
     steps, lr: full-batch gradient descent on the mean squared error to labels -1/+1.
@@ -128,10 +128,6 @@ class Config:
     def paper(cls) -> "Config":
         return cls(scale="paper", n=400, width=100, steps=2000, grid=200)
 
-    @classmethod
-    def from_scale(cls, scale: str | None = None) -> "Config":
-        """The preset named by `scale`, default ``PATHKERNEL_SCALE``."""
-        return cls.paper() if (scale or current_scale()) == "paper" else cls.quick()
 
 
 @dataclass

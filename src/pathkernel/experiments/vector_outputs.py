@@ -16,14 +16,14 @@ import torch
 
 from pathkernel.data import rings
 from pathkernel.decomposition import domingos
-from pathkernel.experiments import current_scale
+from pathkernel.experiments import Presets
 from pathkernel.experiments.discrete_theorem import query_points
 from pathkernel.models import MLP
 from pathkernel.training import train
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Presets):
     """Sizes of the experiment (the paper gives none for its Theorem 3: ours are stated here).
 
     radii: the rings, one class each (c = len(radii) outputs). grid: points per side of the
@@ -60,10 +60,6 @@ class Config:
         return cls(scale="paper", n=300, width=100, time=40.0, lrs=(0.4, 0.2, 0.1, 0.05, 0.025, 0.0125),
                    n_query=1000, grid=200)
 
-    @classmethod
-    def from_scale(cls, scale: str | None = None) -> "Config":
-        """The preset named by `scale`, default ``PATHKERNEL_SCALE``."""
-        return cls.paper() if (scale or current_scale()) == "paper" else cls.quick()
 
 
 @dataclass
