@@ -16,16 +16,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.metrics.pairwise import rbf_kernel
 from sklearn.svm import SVC
 
 from pathkernel.data import ball_sphere
 from pathkernel.experiments import Presets
-
-
-def rbf_kernel(x1: np.ndarray, x2: np.ndarray, gamma: float) -> np.ndarray:
-    """exp(-gamma ||x1_i - x2_j||^2), shape (n1, n2)."""
-    squared = (x1**2).sum(1)[:, None] + (x2**2).sum(1)[None, :] - 2 * x1 @ x2.T
-    return np.exp(-gamma * np.maximum(squared, 0))
+from pathkernel.validation import integer
 
 
 def polynomial_features(x: np.ndarray, degree: int, c: float = 1.0) -> np.ndarray:
@@ -36,8 +32,7 @@ def polynomial_features(x: np.ndarray, degree: int, c: float = 1.0) -> np.ndarra
     sqrt(p choose alpha) z^alpha over the C(d + p, p) multi-indices alpha.
     x: (n, d); returns (n, C(d + p, p)).
     """
-    if isinstance(degree, bool) or not isinstance(degree, int) or degree < 1:
-        raise ValueError(f"degree={degree!r} must be a positive integer")
+    integer("degree", degree)
     if c < 0:
         raise ValueError(f"c={c!r} must be >= 0 for the kernel to be positive definite")
     z = np.concatenate([x, np.full((x.shape[0], 1), math.sqrt(c))], axis=1)
@@ -54,8 +49,7 @@ def random_fourier_features(x: np.ndarray, n_features: int, gamma: float, seed: 
 
     x: (n, d); returns (n, n_features).
     """
-    if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
-        raise ValueError(f"n_features={n_features!r} must be a positive integer")
+    integer("n_features", n_features)
     if gamma <= 0:
         raise ValueError(f"gamma={gamma!r} must be > 0")
     rng = np.random.default_rng(seed)
@@ -67,7 +61,7 @@ def random_fourier_features(x: np.ndarray, n_features: int, gamma: float, seed: 
 def svm_decision(svm: SVC, x: np.ndarray, gamma: float) -> np.ndarray:
     """The decision function of a fitted binary RBF `SVC`, by hand:
     sum over support vectors of dual_coef_i K(x, sv_i) + intercept. Shape (m,)."""
-    return rbf_kernel(x, svm.support_vectors_, gamma) @ svm.dual_coef_[0] + svm.intercept_[0]
+    return rbf_kernel(x, svm.support_vectors_, gamma=gamma) @ svm.dual_coef_[0] + svm.intercept_[0]
 
 
 @dataclass(frozen=True)
@@ -140,7 +134,7 @@ def run(config: Config, seed: int = 0) -> Result:
         kernel = (points @ points.T + 1) ** p
         dims.append(phi.shape[1])
         poly_error.append(np.abs(phi @ phi.T - kernel).max() / np.abs(kernel).max())
-    kernel = rbf_kernel(points, points, config.gamma)
+    kernel = rbf_kernel(points, points, gamma=config.gamma)
     rff_error = np.empty((len(config.feature_counts), config.repeats))
     shown = np.asarray([config.feature_counts[0], config.feature_counts[len(config.feature_counts) // 2],
                         config.feature_counts[-1]])
