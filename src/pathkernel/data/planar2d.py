@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from pathkernel.validation import integer
+
 EIGHT = np.ones((3, 3), dtype=bool)
 
 
@@ -66,15 +68,12 @@ def random_shape(
 
     Returns a bool array (size, size).
     """
-    if isinstance(size, bool) or not isinstance(size, int) or size < 8:
-        raise ValueError(f"size={size!r} must be an integer >= 8")
-    if isinstance(harmonics, bool) or not isinstance(harmonics, int) or harmonics < 1:
-        raise ValueError(f"harmonics={harmonics!r} must be a positive integer")
+    integer("size", size, low=8)
+    integer("harmonics", harmonics)
     low, high = amplitude
     if not 0 <= low <= high < 1:
         raise ValueError(f"amplitude={amplitude!r} must satisfy 0 <= low <= high < 1 (r(theta) > 0)")
-    if isinstance(margin, bool) or not isinstance(margin, int) or not 1 <= margin <= size // 4:
-        raise ValueError(f"margin={margin!r} must be an integer in [1, size // 4 = {size // 4}]")
+    integer("margin", margin, 1, size // 4)
     rng = np.random.default_rng(seed)
     k = np.arange(1, harmonics + 1)
     cos, sin = rng.normal(size=(2, harmonics)) / k

@@ -23,6 +23,7 @@ from sklearn.metrics.pairwise import cosine_similarity
 
 from pathkernel.decomposition import domingos
 from pathkernel.experiments import Presets
+from pathkernel.validation import integer
 from pathkernel.kernels import tangent_kernel
 from pathkernel.models import MLP, LinearModel
 from pathkernel.training import train
@@ -30,10 +31,8 @@ from pathkernel.training import train
 
 def regression_data(n: int, d: int, *, noise: float = 0.1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """x ~ N(0, I_d) (n, d) and y = <w*, x> + 1/2 + noise * N(0, 1) (n,), w* ~ N(0, I_d), float64."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n={n!r} must be a positive integer")
-    if isinstance(d, bool) or not isinstance(d, int) or d < 1:
-        raise ValueError(f"d={d!r} must be a positive integer")
+    integer("n", n)
+    integer("d", d)
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(n, d, generator=generator, dtype=torch.float64)
     w = torch.randn(d, generator=generator, dtype=torch.float64)
