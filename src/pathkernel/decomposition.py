@@ -92,6 +92,16 @@ def gauss_legendre(nodes: int, dtype: torch.dtype, level: int = 0) -> tuple[torc
     return torch.tensor(points, dtype=dtype), torch.tensor(weights, dtype=dtype)
 
 
+def segment_rule(
+    nodes: int | None, levels: torch.Tensor | None, k: int, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Points and weights on [0, 1] for the query gradient of step k: the composite rule of
+    `levels[k]` in exact mode (`nodes`), else the single point s = 0 (the theorem's w_k)."""
+    if nodes is None:
+        return torch.zeros(1, dtype=dtype), torch.ones(1, dtype=dtype)
+    return gauss_legendre(nodes, dtype, int(levels[k]))
+
+
 def _kernel_part(
     f: FlatFunction,
     chain: structured.Chain | None,
@@ -194,8 +204,7 @@ def _per_sample_terms(
         index = torch.nonzero(lr_sum).flatten()
         x_used = path.x[index]
         delta = theta[k + 1] - theta[k]
-        rule = (torch.zeros(1, dtype=theta.dtype), torch.ones(1, dtype=theta.dtype)) if nodes is None \
-            else gauss_legendre(nodes, theta.dtype, int(levels[k]))
+        rule = segment_rule(nodes, levels, k, theta.dtype)
         if chain is not None:
             train_side = structured.side(chain, theta[k], x_used)
             chunk = max(1, max_memory // (4 * index.numel() * c * c * itemsize))
@@ -280,8 +289,9 @@ def domingos(
     terms = {}
     if per_sample:
         if path.optimizer in BUFFERED_OPTIMIZERS:
-            single = (torch.zeros(1, dtype=x.dtype), torch.ones(1, dtype=x.dtype))
-            rule = (lambda k: gauss_legendre(nodes, x.dtype, int(levels[k]))) if exact else (lambda k: single)
+            def rule(k: int) -> tuple[torch.Tensor, torch.Tensor]:
+                return segment_rule(nodes if exact else None, levels, k, x.dtype)
+
             weighted, path_kernel = buffered_terms(path, f, chain, x, c, rule, max_memory, progress_bar)
         else:
             weighted, path_kernel = _per_sample_terms(
