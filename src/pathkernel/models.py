@@ -13,6 +13,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from pathkernel.parity_net import ParityNet  # noqa: F401  (re-exported: the 1D prefix-parity conv structure)
 from pathkernel.validation import integer
 
 ACTIVATIONS = ("gelu", "tanh", "relu", "softplus", "erf", "sigmoid", "identity")

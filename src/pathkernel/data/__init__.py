@@ -1,7 +1,7 @@
 """Data sets of the book's experiments (seeded, any size)."""
 
-from pathkernel.data import planar2d
+from pathkernel.data import planar1d, planar2d
 from pathkernel.data.ball_sphere import ball_sphere
 from pathkernel.data.rings import rings
 
-__all__ = ["ball_sphere", "planar2d", "rings"]
+__all__ = ["ball_sphere", "planar1d", "planar2d", "rings"]
