@@ -52,6 +52,48 @@ def test_momentum_and_adam_follow_their_formulas():
             torch.testing.assert_close(path.params[k + 1], theta, rtol=1e-10, atol=1e-13)
 
 
+def test_weight_decay_follows_torch_formulas():
+    x, y = data()
+    for optimizer in ("gd", "adam", "adamw"):
+        model = pk.MLP(2, 10, 3, dtype=torch.float64)
+        theta = pk.flat_parameters(model)
+        path = pk.train(model, x, y, lr=0.01, steps=6, optimizer=optimizer, weight_decay=0.3)
+        m = v = torch.zeros_like(theta)
+        for k in range(6):
+            g = mse_gradient(model, theta, x, y)
+            if optimizer == "gd":
+                theta = theta - 0.01 * (g + 0.3 * theta)
+                continue
+            shrunk = theta * (1 - 0.01 * 0.3) if optimizer == "adamw" else theta
+            g = g if optimizer == "adamw" else g + 0.3 * theta
+            m = 0.9 * m + 0.1 * g
+            v = 0.999 * v + 0.001 * g * g
+            scale = 1 / ((1 - 0.9 ** (k + 1)) * ((v / (1 - 0.999 ** (k + 1))).sqrt() + 1e-8))
+            torch.testing.assert_close(path.scales[k], scale, rtol=1e-12, atol=0)
+            theta = shrunk - 0.01 * scale * m
+            torch.testing.assert_close(path.params[k + 1], theta, rtol=1e-10, atol=1e-13)
+        assert path.hyper["weight_decay"] == 0.3
+    with pytest.raises(ValueError, match="weight_decay=-1"):
+        pk.train(pk.MLP(2, 5, 2, dtype=torch.float64), x, y, lr=0.1, steps=1, weight_decay=-1.0)
+
+
+def test_optimizer_rule_reads_param_groups():
+    from pathkernel.training import optimizer_rule
+
+    p = [torch.nn.Parameter(torch.zeros(3))]
+    assert optimizer_rule(torch.optim.SGD(p, lr=0.1, momentum=0.5, dampening=0.2, weight_decay=0.1)) == (
+        "momentum", {"momentum": 0.5, "dampening": 0.2, "nesterov": False, "weight_decay": 0.1})
+    assert optimizer_rule(torch.optim.SGD(p, lr=0.1))[0] == "sgd"
+    assert optimizer_rule(torch.optim.AdamW(p, betas=(0.8, 0.9), eps=1e-6, weight_decay=0.2)) == (
+        "adamw", {"betas": (0.8, 0.9), "eps": 1e-6, "weight_decay": 0.2})
+    assert optimizer_rule(torch.optim.Adam(p, decoupled_weight_decay=True))[0] == "adamw"
+    with pytest.raises(TypeError, match="Adagrad"):
+        optimizer_rule(torch.optim.Adagrad(p))
+    with pytest.raises(ValueError, match="learning rate"):
+        optimizer_rule(torch.optim.SGD([{"params": p, "lr": 0.1},
+                                        {"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.2}]))
+
+
 def test_sgd_batches_are_seeded_epoch_permutations():
     x, y = data(n=12)
     path = pk.train(pk.MLP(2, 5, 2, dtype=torch.float64), x, y, lr=0.1, steps=9, optimizer="sgd", batch_size=4, seed=3)

@@ -5,6 +5,7 @@ Tangent and path kernels, recorded training paths and exact Domingos decompositi
 """
 
 from pathkernel import data
+from pathkernel.attribution import Recorder, RecordingError, TopExamples, top_examples
 from pathkernel.decomposition import Decomposition, domingos
 from pathkernel.functional import NonSmoothActivationWarning, flat_parameters
 from pathkernel.infinite import infinite_ntk
@@ -29,4 +30,8 @@ __all__ = [
     "tangent_features",
     "tangent_kernel",
     "train",
+    "Recorder",
+    "RecordingError",
+    "TopExamples",
+    "top_examples",
 ]

@@ -14,7 +14,9 @@ For a recorded path theta_0..theta_T and query points x (DESIGN §3):
   segment-averaged Kbar_k in exact mode; zero when x_i is not in step k's batch), with
   the path kernel sum_k lr_k K_k(x_j, x_i) and the weights a_i of Theorem 1. For
   momentum and Adam the kernel is the optimizer's cross-time, preconditioned one
-  (`pathkernel.buffered`).
+  (`pathkernel.buffered`, forward in time, or `pathkernel.adjoint`, backward in time; the
+  backward route also covers weight decay, dampening, Nesterov and AdamW, whose weight
+  decay is one more "regularization" term).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from pathkernel.functional import (
     warn_if_non_smooth,
 )
 from pathkernel import structured
+from pathkernel.adjoint import reverse_terms
 from pathkernel.buffered import buffered_terms
 from pathkernel.kernels import DEFAULT_MAX_MEMORY, chain_for, jacobian, jacobian_chunks
 from pathkernel.losses import loss_derivative, prepare_targets
@@ -41,6 +44,7 @@ from pathkernel.training import TrainingPath
 from pathkernel.validation import integer
 
 BUFFERED_OPTIMIZERS = ("momentum", "adam")
+ROUTES = ("auto", "forward", "reverse")
 ROUNDOFF_FACTOR = 64
 STAGNATION_FACTOR = 1e4
 MAX_LEVEL = 10
@@ -65,6 +69,9 @@ class Decomposition:
         weights: a_i(x) of Theorem 1, (m, n) with per_sample == -weights * path_kernel;
             for c outputs (m, n, c, c) with per_sample[..., a] == -sum_b (weights * path_kernel)[..., a, b].
             Zero where the path kernel is zero (x_i never in a batch).
+        regularization: (m[, c]) contribution of weight decay (per_sample=True on a path
+            trained with weight decay; None otherwise): per_sample.sum(1) + regularization
+            == rhs - initial.
     """
 
     prediction: torch.Tensor
@@ -76,6 +83,7 @@ class Decomposition:
     per_sample: torch.Tensor | None = None
     path_kernel: torch.Tensor | None = None
     weights: torch.Tensor | None = None
+    regularization: torch.Tensor | None = None
 
 
 def gauss_legendre(nodes: int, dtype: torch.dtype, level: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -224,6 +232,13 @@ def _per_sample_terms(
     return weighted, path_kernel
 
 
+def _forward_models(path: TrainingPath) -> bool:
+    """Whether the forward routes model the path's optimizer (no weight decay, dampening, Nesterov, AdamW)."""
+    hyper = path.hyper
+    return not (float(hyper.get("weight_decay", 0.0)) or float(hyper.get("dampening", 0.0))
+                or hyper.get("nesterov") or path.optimizer == "adamw")
+
+
 def domingos(
     path: TrainingPath,
     x: torch.Tensor,
@@ -234,6 +249,7 @@ def domingos(
     stride: int = 1,
     max_memory: int = DEFAULT_MAX_MEMORY,
     method: str = "auto",
+    route: str = "auto",
     progress_bar: bool | None = None,
 ) -> Decomposition:
     """Decompose f(theta_T, x) along a recorded training path (Theorems 2 and 3).
@@ -259,6 +275,12 @@ def domingos(
         method: "auto" (fully connected chains use `pathkernel.structured`: batched
             forward-mode JVPs and Gram-product kernels; other modules torch.func), or
             force "structured" or "generic".
+        route: how per_sample terms are accumulated. "forward": in time order, holding
+            optimizer buffers per training point (n x c x P floats for momentum/Adam);
+            "reverse": one sweep backwards in time holding adjoints per query point
+            (m x c x P floats, `pathkernel.adjoint`; needs stride=1); "auto": "reverse"
+            for paths with weight decay, dampening, Nesterov, AdamW or recorded from a
+            user's loop (`pathkernel.attribution.Recorder`), else "forward".
         progress_bar: tqdm bar; None shows it only on an interactive terminal.
 
     Returns:
@@ -274,8 +296,20 @@ def domingos(
     integer("nodes", nodes)
     if exact and stride > 1:
         raise ValueError(f"exact=True needs the kernel at every step; got stride={stride}")
-    if stride > 1 and path.optimizer in BUFFERED_OPTIMIZERS:
-        raise ValueError(f"stride={stride} is for 'gd' and 'sgd' paths; this one used {path.optimizer!r}")
+    if route not in ROUTES:
+        raise ValueError(f"route={route!r}; expected one of {ROUTES}")
+    if route == "auto":
+        route = "reverse" if path.hyper.get("recorded") or not _forward_models(path) else "forward"
+    if route == "forward" and not _forward_models(path):
+        raise ValueError(f"route='forward' does not model this {path.optimizer!r} path {path.hyper}; use 'reverse'")
+    if stride > 1 and (path.optimizer not in ("gd", "sgd") or route == "reverse"):
+        raise ValueError(f"stride={stride} is for 'gd' and 'sgd' paths on the forward route; "
+                         f"this one used {path.optimizer!r} on the {route} route")
+    if path.hyper.get("recorded"):
+        current = torch.nn.utils.parameters_to_vector(model.parameters()).detach()
+        if current.shape != path.params[-1].shape or not torch.equal(current, path.params[-1]):
+            raise ValueError("the model changed after recording: its parameters are not the path's theta_T "
+                             "(decompose before training further, or record the further steps too)")
     warn_if_non_smooth(model, "the exact (quadrature) decomposition" if exact else "Domingos' Theorem 2/3")
     x = x.detach()
     f = flat_function(model)
@@ -288,20 +322,25 @@ def domingos(
     rhs = initial + kernel_part
     terms = {}
     if per_sample:
-        if path.optimizer in BUFFERED_OPTIMIZERS:
-            def rule(k: int) -> tuple[torch.Tensor, torch.Tensor]:
-                return segment_rule(nodes if exact else None, levels, k, x.dtype)
+        def rule(k: int) -> tuple[torch.Tensor, torch.Tensor]:
+            return segment_rule(nodes if exact else None, levels, k, x.dtype)
 
+        if route == "reverse":
+            weighted, path_kernel, regularization = reverse_terms(path, f, chain, x, c, rule, max_memory,
+                                                                  progress_bar)
+            if float(path.hyper.get("weight_decay", 0.0)):
+                terms["regularization"] = regularization[:, 0] if scalar else regularization
+        elif path.optimizer in BUFFERED_OPTIMIZERS:
             weighted, path_kernel = buffered_terms(path, f, chain, x, c, rule, max_memory, progress_bar)
         else:
             weighted, path_kernel = _per_sample_terms(
                 path, f, chain, x, c, nodes if exact else None, levels, stride, max_memory, progress_bar
             )
         weights = torch.where(path_kernel != 0, weighted / path_kernel, torch.zeros_like(weighted))
-        terms = {"per_sample": -weighted.sum(-1), "path_kernel": path_kernel, "weights": weights}
+        terms.update(per_sample=-weighted.sum(-1), path_kernel=path_kernel, weights=weights)
         if scalar:
-            terms = {"per_sample": terms["per_sample"][..., 0], "path_kernel": path_kernel[..., 0, 0],
-                     "weights": weights[..., 0, 0]}
+            terms.update(per_sample=terms["per_sample"][..., 0], path_kernel=path_kernel[..., 0, 0],
+                         weights=weights[..., 0, 0])
     squeeze = (lambda t: t[:, 0]) if scalar else (lambda t: t)
     return Decomposition(
         prediction=squeeze(prediction),

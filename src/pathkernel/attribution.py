@@ -1,0 +1,267 @@
+"""Exact per-example attribution for a user's own PyTorch training loop.
+
+Two added lines turn an ordinary loop into a recorded training path::
+
+    recorder = pk.Recorder(model, optimizer, x_train, y_train, loss="cross_entropy")   # added
+    for xb, yb, index in loader:            # a dataset that also returns the index:
+        optimizer.zero_grad()               # TensorDataset(x_train, y_train, torch.arange(n))
+        F.cross_entropy(model(xb), yb).backward()
+        optimizer.step()
+        recorder.step(index)                # added
+    dec = pk.domingos(recorder.path, x_test, exact=True, per_sample=True)
+    top = pk.top_examples(dec, k=8)
+
+`pk.domingos(..., exact=True, per_sample=True)` then splits every prediction exactly
+(float64 round-off for a float64 model):
+f(theta_T, x) = f(theta_0, x) + sum_i per_sample[:, i] (+ regularization with weight decay).
+
+How it works: optimizer step hooks (`torch.optim.Optimizer.register_step_pre_hook` /
+`register_step_post_hook`) see the parameters and the user's gradient before the step
+and the parameters (and Adam's step scale) after it; `step(index)` files them under the
+batch's training-set indices and checks that the declared loss on x_train[index] gives
+the user's gradient (so a wrong index, another loss, dropout or augmentation are caught
+at the step where they happen).
+
+Memory: snapshots theta_0..theta_T (and Adam's step scales) go to files on disk
+(`pathkernel.snapshots`, memory-mapped), not RAM; `domingos` reads them a step at a time
+and, with the backward route (`pathkernel.adjoint`), holds only m x c x P adjoint floats
+for m queries. Disk: (T + 1) x P floats (twice that for Adam).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.func import grad
+
+from pathkernel.decomposition import Decomposition
+from pathkernel.functional import check_inputs, flat_function, flat_parameters, output_dim
+from pathkernel.losses import loss_value, prepare_targets
+from pathkernel.snapshots import snapshot_store
+from pathkernel.training import ADAM_FAMILY, TrainingPath, adam_scales, optimizer_rule
+
+
+class RecordingError(RuntimeError):
+    """The recorded loop no longer matches what the recorder saw (a step not recorded,
+    parameters changed outside the optimizer, a gradient that is not the declared loss's)."""
+
+
+class Recorder:
+    """Records a user's training loop for an exact Domingos decomposition.
+
+    Args:
+        model: the user's module (float32 or float64), at theta_0.
+        optimizer: a fresh torch.optim.SGD (momentum, dampening, nesterov, weight_decay),
+            Adam or AdamW over exactly the model's parameters; hyper-parameters are read
+            from its param_groups (learning rates at every step, so schedulers work).
+        x, y: the whole training set (n, ...) and its targets; batches are identified by
+            indices into it.
+        loss: the loss the loop minimizes on each batch, as a batch mean: "mse", "bce" or
+            "cross_entropy" (`pathkernel.losses`).
+        storage: "disk" (default: snapshots in memory-mapped files) or "memory".
+        directory: where the snapshot files go (default: a temporary directory, deleted
+            when the path is garbage collected).
+        verify: check at every step that the user's gradient is the declared loss's
+            gradient on x[index] (one extra backward pass per step).
+
+    Raises:
+        TypeError: an optimizer other than SGD, Adam or AdamW (named in the message).
+        ValueError: an optimizer with state already (create the recorder before the first
+            step) or over other parameters than the model's.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        loss: str,
+        storage: str = "disk",
+        directory: str | os.PathLike | None = None,
+        verify: bool = True,
+    ) -> None:
+        self.name, self.hyper = optimizer_rule(optimizer)
+        check_inputs(model, x)
+        params = list(model.parameters())
+        in_optimizer = [p for group in optimizer.param_groups for p in group["params"]]
+        if {id(p) for p in in_optimizer} != {id(p) for p in params} or len(in_optimizer) != len(params):
+            raise ValueError("the optimizer must hold exactly the model's parameters (each once); "
+                             f"it holds {len(in_optimizer)} tensors, the model has {len(params)}")
+        if any(optimizer.state[p] for p in params):
+            raise ValueError("the optimizer has already taken steps (its state is not empty); "
+                             "create the Recorder before the first optimizer.step()")
+        self.model, self.optimizer, self.params = model, optimizer, params
+        self.x, self.y, self.loss, self.verify = x.detach(), y.detach(), loss, verify
+        self.n = x.shape[0]
+        c, _ = output_dim(model, x)
+        theta0 = flat_parameters(model)
+        self.target = prepare_targets(loss, self.y, self.n, c, theta0.dtype)
+        self.f = flat_function(model)
+        self.snapshots = snapshot_store(storage, directory, "params.f8" if theta0.dtype == torch.float64
+                                        else "params.f4", theta0.numel(), theta0.dtype)
+        self.scales = (snapshot_store(storage, directory, "scales.bin", theta0.numel(), theta0.dtype)
+                       if self.name in ADAM_FAMILY else None)
+        self.snapshots.append(theta0)
+        self.last = theta0
+        self.lrs: list[float] = []
+        self.losses: list[float] = []
+        self.batches: list[torch.Tensor] = []
+        self._gradient: torch.Tensor | None = None
+        self._after: torch.Tensor | None = None
+        self._lr = 0.0
+        self._hooks = [optimizer.register_step_pre_hook(self._before_step),
+                       optimizer.register_step_post_hook(self._after_step)]
+
+    def _current(self) -> torch.Tensor:
+        return nn.utils.parameters_to_vector(self.params).detach().clone()
+
+    def _before_step(self, optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
+        if self._after is not None:
+            raise RecordingError(f"optimizer.step() was called again before recorder.step(indices) "
+                                 f"recorded step {len(self.lrs)}")
+        if not torch.equal(self._current(), self.last):
+            raise RecordingError(f"the model's parameters changed outside optimizer.step() after recorded "
+                                 f"step {len(self.lrs)}; the path would not be the model's")
+        name, hyper = optimizer_rule(optimizer)
+        if (name, hyper) != (self.name, self.hyper):
+            raise RecordingError(f"the optimizer's hyper-parameters changed from {self.hyper} to {hyper}")
+        missing = [i for i, p in enumerate(self.params) if p.grad is None]
+        if missing:
+            raise RecordingError(f"parameters {missing} have no gradient at step {len(self.lrs)}; every "
+                                 "parameter must take part in the loss (torch would skip them)")
+        self._gradient = torch.cat([p.grad.detach().reshape(-1) for p in self.params]).clone()
+        self._lr = float(optimizer.param_groups[0]["lr"])
+
+    def _after_step(self, optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
+        self._after = self._current()
+        self._scale = adam_scales(optimizer, self.params) if self.scales is not None else None
+
+    def _indices(self, indices: object) -> torch.Tensor:
+        if indices is None:
+            raise TypeError("recorder.step needs the training-set indices of the batch; got None "
+                            "(e.g. iterate over TensorDataset(x, y, torch.arange(n)))")
+        index = torch.as_tensor(indices)
+        if index.dtype.is_floating_point or index.dtype == torch.bool or index.dim() != 1 or index.numel() == 0:
+            raise TypeError(f"batch indices must be a non-empty 1-D integer sequence; got {index.dtype} "
+                            f"of shape {tuple(index.shape)}")
+        if int(index.min()) < 0 or int(index.max()) >= self.n:
+            raise ValueError(f"batch indices must lie in [0, {self.n}); got range [{int(index.min())}, {int(index.max())}]")
+        return index.long().cpu()
+
+    def step(self, indices: torch.Tensor | list[int]) -> None:
+        """Record the optimizer step just taken on the batch x[indices] (call after optimizer.step())."""
+        if self._after is None:
+            raise RecordingError("recorder.step(indices) must follow optimizer.step()")
+        index = self._indices(indices)
+        rows = self.x[index]
+        value = float(loss_value(self.loss, self.f(self.last, rows), self.target[index]))
+        if self.verify:
+            ours = grad(lambda t: loss_value(self.loss, self.f(t, rows), self.target[index]))(self.last)
+            tolerance = 10 * torch.finfo(ours.dtype).eps ** 0.5
+            gap = torch.linalg.vector_norm(ours - self._gradient)
+            if gap > tolerance * torch.linalg.vector_norm(self._gradient) + torch.finfo(ours.dtype).tiny:
+                raise RecordingError(
+                    f"step {len(self.lrs)}: the gradient the loop used is not the gradient of loss={self.loss!r} on "
+                    f"x[indices] (relative gap {float(gap / torch.linalg.vector_norm(self._gradient)):.2e}); check "
+                    "the indices, the loss (a batch mean), and that the model has no dropout or augmentation")
+        self.snapshots.append(self._after)
+        if self.scales is not None:
+            self.scales.append(self._scale)
+        self.last = self._after
+        self._after = None
+        self.lrs.append(self._lr)
+        self.losses.append(value)
+        self.batches.append(index)
+
+    def close(self) -> None:
+        """Remove the optimizer hooks (the loop runs unrecorded afterwards)."""
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+
+    @property
+    def path(self) -> TrainingPath:
+        """The recorded `TrainingPath` (params and scales backed by the snapshot files).
+
+        Raises:
+            RecordingError: no step recorded, a step taken but not recorded, or the model's
+                parameters changed since the last recorded step.
+        """
+        if not self.lrs:
+            raise RecordingError("no step was recorded: call recorder.step(indices) after each optimizer.step()")
+        if self._after is not None:
+            raise RecordingError(f"optimizer step {len(self.lrs)} was taken but not recorded with recorder.step(indices)")
+        current = nn.utils.parameters_to_vector(self.model.parameters()).detach()
+        if current.shape != self.last.shape or not torch.equal(current, self.last):
+            raise RecordingError(f"the model changed after the last recorded step {len(self.lrs) - 1}: its parameters "
+                                 "are not the recorded theta_T")
+        dtype = self.last.dtype
+        return TrainingPath(
+            model=self.model, x=self.x, y=self.y, params=self.snapshots.tensor(),
+            lrs=torch.tensor(self.lrs, dtype=dtype), losses=torch.tensor(self.losses, dtype=dtype),
+            loss=self.loss, optimizer=self.name, batches=list(self.batches),
+            hyper={**self.hyper, "recorded": True},
+            scales=self.scales.tensor() if self.scales is not None else None,
+        )
+
+
+@dataclass
+class TopExamples:
+    """The k strongest proponents and opponents of each query's output.
+
+    Attributes:
+        output: (m,) the output (class) each query's contributions refer to.
+        proponents, opponents: (m, k) training-set indices, strongest first.
+        proponent_contributions: (m, k) their contributions (largest positive first).
+        opponent_contributions: (m, k) (most negative first).
+    """
+
+    output: torch.Tensor
+    proponents: torch.Tensor
+    proponent_contributions: torch.Tensor
+    opponents: torch.Tensor
+    opponent_contributions: torch.Tensor
+
+
+def top_examples(decomposition: Decomposition, k: int, *, output: int | torch.Tensor | None = None) -> TopExamples:
+    """The k training examples that pushed each query's output up most, and down most.
+
+    Args:
+        decomposition: from `domingos(..., per_sample=True)`; per_sample is (m, n) or (m, n, c).
+        k: how many of each (1 <= k <= n).
+        output: for c outputs, the output each query is explained for: one int, an (m,)
+            tensor of ints, or None for the predicted class (argmax of the prediction).
+
+    Returns:
+        `TopExamples`; contributions are per_sample[j, i, output_j] (sum over all i of
+        them is the change of that output over training, minus any regularization term).
+    """
+    contributions = decomposition.per_sample
+    if contributions is None:
+        raise ValueError("top_examples needs per-sample terms: call domingos(..., per_sample=True)")
+    m, n = contributions.shape[:2]
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
+        raise ValueError(f"k={k!r} must be an integer in [1, {n}]")
+    if contributions.dim() == 2:
+        if output not in (None, 0):
+            raise ValueError(f"output={output!r}: the model has one output")
+        chosen = torch.zeros(m, dtype=torch.long)
+        contributions = contributions[..., None]
+    else:
+        c = contributions.shape[2]
+        if output is None:
+            chosen = decomposition.prediction.argmax(dim=1)
+        else:
+            chosen = torch.as_tensor(output, dtype=torch.long).expand(m).clone()
+            if int(chosen.min()) < 0 or int(chosen.max()) >= c:
+                raise ValueError(f"output must name outputs in [0, {c}); got {output!r}")
+    scores = contributions[torch.arange(m), :, chosen]
+    up, up_index = scores.topk(k, dim=1)
+    down, down_index = (-scores).topk(k, dim=1)
+    return TopExamples(output=chosen, proponents=up_index, proponent_contributions=up,
+                       opponents=down_index, opponent_contributions=-down)

@@ -1,0 +1,255 @@
+"""Recorder (a user's own loop), exact per-example attribution and top_examples, float64."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import pathkernel as pk
+from pathkernel.attribution import RecordingError
+from reference import load_flat, naive_jacobian
+
+N, STEPS_PER_EPOCH, EPOCHS = 10, 3, 2
+
+
+def mlp():
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)).double()
+
+
+def cnn():
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.GELU(), nn.Conv2d(2, 2, 3), nn.Tanh(), nn.Flatten(),
+                         nn.Linear(2 * 2 * 2, 3)).double()
+
+
+def data(kind):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(N, 4, generator=g, dtype=torch.float64) if kind == "mlp" else \
+        torch.randn(N, 1, 6, 6, generator=g, dtype=torch.float64)
+    return x, torch.randint(0, 3, (N,), generator=g)
+
+
+OPTIMIZERS = {
+    "sgd": lambda p, wd: torch.optim.SGD(p, lr=0.2, weight_decay=wd),
+    "momentum": lambda p, wd: torch.optim.SGD(p, lr=0.1, momentum=0.8, dampening=0.3, weight_decay=wd),
+    "nesterov": lambda p, wd: torch.optim.SGD(p, lr=0.1, momentum=0.7, nesterov=True, weight_decay=wd),
+    "adam": lambda p, wd: torch.optim.Adam(p, lr=0.02, betas=(0.8, 0.95), weight_decay=wd),
+    "adamw": lambda p, wd: torch.optim.AdamW(p, lr=0.02, betas=(0.8, 0.95), weight_decay=10 * wd),
+}
+
+
+def user_loop(model, optimizer, x, y, recorder=None):
+    """An ordinary hand-written loop over shuffled mini-batches (sizes 4, 3, 3); returns theta per step."""
+    g = torch.Generator().manual_seed(5)
+    seen = [pk.flat_parameters(model)]
+    for _ in range(EPOCHS):
+        for index in torch.randperm(N, generator=g).split([4, 3, 3]):
+            optimizer.zero_grad()
+            F.cross_entropy(model(x[index]), y[index]).backward()
+            optimizer.step()
+            if recorder is not None:
+                recorder.step(index)
+            seen.append(pk.flat_parameters(model))
+    return torch.stack(seen)
+
+
+def recorded(kind, name, wd, storage="disk", directory=None):
+    model = mlp() if kind == "mlp" else cnn()
+    x, y = data(kind)
+    optimizer = OPTIMIZERS[name](model.parameters(), wd)
+    recorder = pk.Recorder(model, optimizer, x, y, loss="cross_entropy", storage=storage, directory=directory)
+    user_loop(model, optimizer, x, y, recorder)
+    return recorder.path, x
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+@pytest.mark.parametrize("wd", [0.0, 0.05])
+def test_contributions_add_up_to_the_prediction(kind, name, wd):
+    path, x = recorded(kind, name, wd)
+    queries = x[:3] + 0.1
+    dec = pk.domingos(path, queries, exact=True, per_sample=True)
+    total = dec.initial + dec.per_sample.sum(1)
+    if wd:
+        assert dec.regularization.shape == (3, 3) and dec.regularization.abs().max() > 1e-6
+        total = total + dec.regularization
+    else:
+        assert dec.regularization is None
+    torch.testing.assert_close(total, dec.prediction, rtol=0, atol=1e-12)
+    # the plain model evaluated at the end, independently of the path machinery
+    torch.testing.assert_close(dec.prediction, path.model(queries).detach(), rtol=0, atol=1e-13)
+
+
+def naive_per_example_terms(path, queries, name, wd):
+    """(m, n, c) plain-theorem terms -lr_k <grad f(theta_k, x), S_k buffer_k^i> with per-example
+    buffers updated by torch's written-out rules (autograd per example, no package kernels)."""
+    model, x, y = path.model, path.x, path.y
+    P, n = path.params.shape[1], x.shape[0]
+    beta1, beta2 = (0.8, 0.95)
+    mu, damp = {"momentum": (0.8, 0.3), "nesterov": (0.7, 0.0)}.get(name, (0.0, 0.0))
+    buffers = torch.zeros(n + 1, P, dtype=torch.float64)  # row n: the weight-decay source
+    v = torch.zeros(P, dtype=torch.float64)
+    terms = torch.zeros(queries.shape[0], n + 1, 3, dtype=torch.float64)
+    for k in range(path.steps):
+        theta = path.params[k]
+        clone = load_flat(model, theta)
+        batch = path.batches[k]
+        sources = torch.zeros(n + 1, P, dtype=torch.float64)
+        for i in batch.tolist():
+            loss = F.cross_entropy(clone(x[i : i + 1]), y[i : i + 1], reduction="sum") / len(batch)
+            sources[i] = torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, list(clone.parameters()))])
+        decoupled = 0.0
+        if name == "adamw":
+            decoupled = 10 * wd
+        else:
+            sources[n] = wd * theta
+        gradient = sources.sum(0)
+        if name in ("adam", "adamw"):
+            buffers = beta1 * buffers + (1 - beta1) * sources
+            v = beta2 * v + (1 - beta2) * gradient**2
+            scale = 1 / ((1 - beta1 ** (k + 1)) * ((v / (1 - beta2 ** (k + 1))).sqrt() + 1e-8))
+            direction = scale * buffers
+        elif mu:
+            buffers = sources.clone() if k == 0 else mu * buffers + (1 - damp) * sources
+            direction = sources + mu * buffers if name == "nesterov" else buffers
+        else:
+            direction = sources
+        J = naive_jacobian(clone, queries)  # (m, c, P)
+        terms -= path.lrs[k] * torch.einsum("mcp,ip->mic", J, direction)
+        terms[:, n] -= path.lrs[k] * decoupled * torch.einsum("mcp,p->mc", J, theta)
+    return terms
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_each_contribution_against_per_example_autograd_buffers(name):
+    path, x = recorded("mlp", name, 0.05)
+    queries = x[:2] - 0.2
+    dec = pk.domingos(path, queries, exact=False, per_sample=True)
+    reference = naive_per_example_terms(path, queries, name, 0.05)
+    torch.testing.assert_close(dec.per_sample, reference[:, :N], rtol=1e-10, atol=1e-13)
+    torch.testing.assert_close(dec.regularization, reference[:, N], rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_recorded_run_equals_an_unrecorded_run(name):
+    x, y = data("cnn")
+    plain_model = cnn()
+    plain = user_loop(plain_model, OPTIMIZERS[name](plain_model.parameters(), 0.05), x, y)
+    path, _ = recorded("cnn", name, 0.05)
+    torch.testing.assert_close(path.params, plain, rtol=0, atol=0)
+    assert path.steps == EPOCHS * STEPS_PER_EPOCH and [len(b) for b in path.batches[:3]] == [4, 3, 3]
+
+
+def test_disk_snapshots_equal_memory_snapshots_and_live_in_a_file(tmp_path):
+    disk, _ = recorded("mlp", "adam", 0.0, storage="disk", directory=tmp_path)
+    memory, _ = recorded("mlp", "adam", 0.0, storage="memory")
+    torch.testing.assert_close(disk.params, memory.params, rtol=0, atol=0)
+    torch.testing.assert_close(disk.scales, memory.scales, rtol=0, atol=0)
+    rows, P = memory.params.shape
+    on_disk = np.fromfile(tmp_path / "params.f8", dtype=np.float64)[: rows * P].reshape(rows, P)
+    np.testing.assert_array_equal(on_disk, memory.params.numpy())
+
+
+def test_reverse_route_equals_the_forward_route_on_train_paths():
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(12, 2, generator=g, dtype=torch.float64)
+    y = torch.sin(2 * x[:, 0])
+    q = torch.randn(3, 2, generator=g, dtype=torch.float64)
+    for optimizer, extra in [("sgd", {"batch_size": 5}), ("momentum", {}), ("adam", {})]:
+        path = pk.train(pk.MLP(2, 8, 3, dtype=torch.float64), x, y, lr=0.05, steps=6, optimizer=optimizer, **extra)
+        forward = pk.domingos(path, q, exact=True, per_sample=True, route="forward")
+        reverse = pk.domingos(path, q, exact=True, per_sample=True, route="reverse")
+        torch.testing.assert_close(reverse.per_sample, forward.per_sample, rtol=1e-10, atol=1e-14)
+        torch.testing.assert_close(reverse.path_kernel, forward.path_kernel, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam", "adamw"])
+def test_train_with_weight_decay_is_exact(optimizer):
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(10, 2, generator=g, dtype=torch.float64)
+    path = pk.train(pk.MLP(2, 8, 3, dtype=torch.float64), x, torch.cos(x[:, 1]), lr=0.05, steps=5,
+                    optimizer=optimizer, weight_decay=0.1)
+    dec = pk.domingos(path, x[:4], exact=True, per_sample=True)
+    torch.testing.assert_close(dec.initial + dec.per_sample.sum(1) + dec.regularization, dec.prediction,
+                               rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="route='forward'"):
+        pk.domingos(path, x[:2], per_sample=True, route="forward")
+
+
+def test_top_examples_against_a_sort():
+    path, x = recorded("mlp", "adam", 0.0)
+    dec = pk.domingos(path, x[:4], exact=True, per_sample=True)
+    top = pk.top_examples(dec, 3)
+    predicted = dec.prediction.argmax(1)
+    for j in range(4):
+        scores = dec.per_sample[j, :, predicted[j]].numpy()
+        order = np.argsort(scores)
+        assert top.proponents[j].tolist() == order[::-1][:3].tolist()
+        assert top.opponents[j].tolist() == order[:3].tolist()
+        np.testing.assert_array_equal(top.proponent_contributions[j].numpy(), scores[order[::-1][:3]])
+    top2 = pk.top_examples(dec, 2, output=1)
+    assert top2.output.tolist() == [1] * 4
+    assert top2.proponents[0].tolist() == np.argsort(dec.per_sample[0, :, 1].numpy())[::-1][:2].tolist()
+    with pytest.raises(ValueError, match="k=0"):
+        pk.top_examples(dec, 0)
+    with pytest.raises(ValueError, match="per_sample=True"):
+        pk.top_examples(pk.domingos(path, x[:1]), 2)
+
+
+def test_unsupported_optimizer_is_named():
+    model = mlp()
+    x, y = data("mlp")
+    with pytest.raises(TypeError, match="torch.optim.rmsprop.RMSprop"):
+        pk.Recorder(model, torch.optim.RMSprop(model.parameters()), x, y, loss="cross_entropy")
+    with pytest.raises(ValueError, match="amsgrad"):
+        pk.Recorder(model, torch.optim.Adam(model.parameters(), amsgrad=True), x, y, loss="cross_entropy")
+
+
+def test_bad_batches_and_changed_models():
+    model = mlp()
+    x, y = data("mlp")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    recorder = pk.Recorder(model, optimizer, x, y, loss="cross_entropy")
+
+    def take_step(index):
+        optimizer.zero_grad()
+        F.cross_entropy(model(x[index]), y[index]).backward()
+        optimizer.step()
+
+    with pytest.raises(RecordingError, match="must follow optimizer.step"):
+        recorder.step([0, 1])
+    take_step(torch.arange(3))
+    with pytest.raises(TypeError, match="indices"):
+        recorder.step(None)
+    with pytest.raises(TypeError, match="integer"):
+        recorder.step(torch.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"\[0, 10\)"):
+        recorder.step([0, 10])
+    with pytest.raises(RecordingError, match="not the gradient"):
+        recorder.step(torch.arange(1, 4))  # the wrong batch
+    with pytest.raises(RecordingError, match="again before"):
+        take_step(torch.arange(3))
+    recorder.step(torch.arange(3))
+    path = recorder.path
+    with torch.no_grad():
+        model[0].weight.add_(1e-3)
+    with pytest.raises(RecordingError, match="model changed"):
+        recorder.path
+    with pytest.raises(ValueError, match="model changed after recording"):
+        pk.domingos(path, x[:2], per_sample=True)
+    with pytest.raises(RecordingError, match="changed outside"):
+        take_step(torch.arange(3))
+
+
+def test_optimizer_must_be_fresh_and_cover_the_model():
+    model = mlp()
+    x, y = data("mlp")
+    with pytest.raises(ValueError, match="exactly the model's parameters"):
+        pk.Recorder(model, torch.optim.SGD(list(model.parameters())[:2], lr=0.1), x, y, loss="cross_entropy")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    F.cross_entropy(model(x), y).backward()
+    optimizer.step()
+    with pytest.raises(ValueError, match="already taken steps"):
+        pk.Recorder(model, optimizer, x, y, loss="cross_entropy")
