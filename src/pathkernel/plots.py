@@ -384,3 +384,356 @@ def last_layer_svm(result) -> Figure:
             ax.set_title(text, fontsize="small")
     return fig
 
+
+# --- Chapters "Ball versus sphere" and "The linearly separable case" (experiments.ball_sphere, separable) ---
+
+CLASS_COLOURS = {-1: PALETTE[0], 1: PALETTE[1]}
+
+
+def _regions(ax, result_x, result_y, values, *, line_colour="0.2", shade=True) -> None:
+    """Sign regions of `values` (grid, grid) on the axes gx, gy and their zero level line."""
+    if shade:
+        ax.contourf(result_x, result_y, np.sign(values), levels=[-2, 0, 2],
+                    colors=[CLASS_COLOURS[-1], CLASS_COLOURS[1]], alpha=0.18)
+    ax.contour(result_x, result_y, values, levels=[0], colors=line_colour, linewidths=1.4)
+
+
+def _points(ax, x: np.ndarray, y: np.ndarray, *, size: float = 10, alpha: float = 1.0) -> None:
+    for label, name in ((-1, "class -1"), (1, "class +1")):
+        mask = y == label
+        ax.scatter(x[mask, 0], x[mask, 1], s=size, color=CLASS_COLOURS[label], edgecolors="0.3", linewidths=0.2,
+                   alpha=alpha, label=name)
+
+
+def _square(ax, extent: float) -> None:
+    ax.set_xlim(-extent, extent)
+    ax.set_ylim(-extent, extent)
+    ax.set_aspect("equal")
+    ax.tick_params(labelsize="x-small")
+
+
+def _circles(ax, r2: float) -> None:
+    t = np.linspace(0, 2 * np.pi, 200)
+    for r in (np.sqrt(r2), 1.0):
+        ax.plot(r * np.cos(t), r * np.sin(t), ls=":", color="0.35", lw=0.9)
+
+
+def ballsphere_decision(result) -> Figure:
+    """The ball/sphere data, the trained network's sign regions and its boundary radius per direction.
+
+    `result` is a `pathkernel.experiments.ball_sphere.Result`.
+    """
+    style()
+    fig, (ax, ax_r) = plt.subplots(1, 2, figsize=(10.0, 4.4), layout="constrained", width_ratios=(1, 1.25))
+    _regions(ax, result.grid_x, result.grid_y, result.grid_network)
+    _points(ax, result.x, result.y)
+    _circles(ax, result.config.r2)
+    _square(ax, result.config.extent)
+    ax.set_title(f"network after {result.config.steps} steps: training accuracy {result.accuracy:.0%}",
+                 fontsize="small")
+    ax.legend(fontsize="x-small", loc="lower right", framealpha=0.9)
+    degrees = np.degrees(result.angles)
+    ax_r.plot(degrees, result.radius, color="0.2", lw=1.4, label="decision boundary of the network")
+    ax_r.axhline(1.0, color=CLASS_COLOURS[1], lw=2, label="sphere (class +1), radius 1")
+    ax_r.axhline(np.sqrt(result.config.r2), color=CLASS_COLOURS[-1], lw=2,
+                 label=f"edge of the ball (class -1), radius {np.sqrt(result.config.r2):.3f}")
+    ax_r.axhline((1 + np.sqrt(result.config.r2)) / 2, color="0.5", ls="--", lw=1, label="midway")
+    ax_r.set_xlabel("direction (degrees)")
+    ax_r.set_ylabel("radius of the boundary")
+    ax_r.set_xlim(0, 360)
+    ax_r.set_xticks(range(0, 361, 90))
+    ax_r.legend(fontsize="x-small", loc="lower right", framealpha=0.9)
+    return fig
+
+
+def _neighbour_panel(ax, x, y, query, neighbours, *, by_label: bool) -> None:
+    """Training points in light grey, the neighbours of `query` highlighted, the query as a star."""
+    ax.scatter(x[:, 0], x[:, 1], s=5, color="0.82", linewidths=0)
+    chosen = x[neighbours]
+    if by_label:
+        labels = y[neighbours]
+        for label in (-1, 1):
+            ax.scatter(chosen[labels == label, 0], chosen[labels == label, 1], s=12, color=CLASS_COLOURS[label],
+                       edgecolors="0.2", linewidths=0.3)
+    else:
+        ax.scatter(chosen[:, 0], chosen[:, 1], s=12, color=PALETTE[2], edgecolors="0.2", linewidths=0.3)
+    ax.scatter([query[0]], [query[1]], marker="*", s=170, color="crimson", edgecolors="white", linewidths=0.8,
+               zorder=5)
+
+
+def ballsphere_neighbours(result) -> Figure:
+    """The k nearest training points of queries t u under the normalized tangent kernel at theta_T
+    (top) and in Euclidean distance (bottom), with the Jaccard index of the two sets.
+
+    `result` is a `pathkernel.experiments.ball_sphere.Result`.
+    """
+    style()
+    m = len(result.queries)
+    fig, axes = plt.subplots(2, m, figsize=(2.7 * m, 5.9), layout="constrained", sharex=True, sharey=True)
+    for j, t in enumerate(result.config.ts):
+        for r, (near, who) in enumerate(((result.kernel_neighbours[j], "normalized NTK"),
+                                         (result.euclidean_neighbours[j], "Euclidean"))):
+            ax = axes[r, j]
+            _neighbour_panel(ax, result.x, result.y, result.queries[j], near, by_label=True)
+            _circles(ax, result.config.r2)
+            _square(ax, 1.5)
+            title = f"t = {t:g}\n{who}" if r == 0 else f"{who}\nJaccard {result.jaccard[j]:.2f}"
+            ax.set_title(title, fontsize="small")
+    fig.suptitle(f"the {result.config.k} nearest training points of x = t u (star)", fontsize="medium")
+    return fig
+
+
+def ballsphere_svm(result) -> Figure:
+    """The network's sign regions beside those of a linear SVM on its tangent features, and both boundaries.
+
+    `result` is a `pathkernel.experiments.ball_sphere.Result`.
+    """
+    style()
+    fig, axes = plt.subplots(1, 3, figsize=(12.0, 4.3), layout="constrained", sharex=True, sharey=True)
+    panels = ((result.grid_network, f"network: training accuracy {result.accuracy:.0%}"),
+              (result.grid_svm, f"SVM on tangent features: training accuracy {result.svm_accuracy:.0%}"))
+    for ax, (values, title) in zip(axes, panels):
+        _regions(ax, result.grid_x, result.grid_y, values)
+        _points(ax, result.x, result.y, size=8)
+        ax.set_title(title, fontsize="small")
+    ax = axes[2]
+    _regions(ax, result.grid_x, result.grid_y, result.grid_network, shade=False)
+    _regions(ax, result.grid_x, result.grid_y, result.grid_svm, line_colour="crimson", shade=False)
+    _points(ax, result.x, result.y, size=6, alpha=0.5)
+    ax.set_title(f"boundaries: network (black), SVM (red)\nsame sign on {result.agreement:.0%} of the box",
+                 fontsize="small")
+    for ax in axes:
+        _square(ax, result.config.extent)
+    return fig
+
+
+def ballsphere_residual(result) -> Figure:
+    """max_x |residual| of Domingos' Theorem 2 and of the exact form against lr, width and steps (log axes).
+
+    `result` is a `pathkernel.experiments.ball_sphere.Result`.
+    """
+    style()
+    c = result.config
+    fig, axes = plt.subplots(1, 3, figsize=(12.0, 4.0), layout="constrained", sharey=True)
+    sweeps = (("learning rate lr", c.sweep_lrs, result.residual_lr, result.residual_lr_exact, c.base_lr),
+              ("width", c.sweep_widths, result.residual_width, result.residual_width_exact, c.base_width),
+              ("number of steps T", c.sweep_steps, result.residual_steps, result.residual_steps_exact, c.base_steps))
+    floor = 1e-17
+    for ax, (name, values, plain, exact, base) in zip(axes, sweeps):
+        values = np.asarray(values, dtype=float)
+        ax.loglog(values, plain, "o-", color=PALETTE[0], label="Theorem 2 (tangent kernel at $w_k$)")
+        ax.loglog(values, np.maximum(exact, floor), "s-", color=PALETTE[2], label="exact (segment-averaged kernel)")
+        ax.axvline(base, color="0.6", ls="--", lw=1)
+        ax.axhline(np.finfo(np.float64).eps, color="0.5", ls=":", lw=1, label="float64 machine epsilon")
+        ax.set_xlabel(name)
+        ax.set_xticks(values, labels=[f"{v:g}" for v in values])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.tick_params(labelsize="x-small")
+    axes[0].set_ylabel("max$_x$ |residual|")
+    axes[0].legend(fontsize="x-small", loc="center left", framealpha=0.9)
+    fig.suptitle(f"base: lr = {c.base_lr:g}, width {c.base_width}, T = {c.base_steps} (dashed); "
+                 f"{c.sweep_n} training points, {c.n_query} queries", fontsize="small")
+    return fig
+
+
+def _boundary_line(ax, u: np.ndarray) -> None:
+    v = np.array([-u[1], u[0]])
+    ends = np.outer([-2, 2], v)
+    ax.plot(ends[:, 0], ends[:, 1], color="0.35", ls=":", lw=1)
+
+
+def separable_decision(result) -> Figure:
+    """The half-space data, the trained network's sign regions and the true boundary <u, x> = 0.
+
+    `result` is a `pathkernel.experiments.separable.Result`.
+    """
+    style()
+    fig, ax = plt.subplots(figsize=(5.0, 4.6), layout="constrained")
+    _regions(ax, result.grid_x, result.grid_y, result.grid_network)
+    _points(ax, result.x, result.y)
+    _boundary_line(ax, result.direction)
+    ax.annotate("", xy=0.5 * result.direction, xytext=(0, 0),
+                arrowprops={"arrowstyle": "->", "color": "crimson", "lw": 1.5})
+    ax.text(*(0.55 * result.direction), "u", color="crimson", fontsize="small")
+    _square(ax, 1.0)
+    ax.set_title(f"network after {result.config.steps} steps: training accuracy {result.accuracy:.0%}",
+                 fontsize="small")
+    ax.legend(fontsize="x-small", loc="lower right", framealpha=0.9)
+    return fig
+
+
+def separable_neighbours(result) -> Figure:
+    """Neighbours of a few queries under the normalized tangent kernel at theta_T (top) and in
+    Euclidean distance (bottom), coloured by their label, with each set's anisotropy.
+
+    `result` is a `pathkernel.experiments.separable.Result`.
+    """
+    style()
+    q = len(result.queries)
+    fig, axes = plt.subplots(2, q, figsize=(2.7 * q, 5.9), layout="constrained", sharex=True, sharey=True)
+    rows = ((result.kernel_neighbours[-1], result.query_anisotropy[-1], "normalized NTK"),
+            (result.euclidean_neighbours, result.euclidean_query_anisotropy, "Euclidean"))
+    for r, (near, spread, who) in enumerate(rows):
+        for j in range(q):
+            ax = axes[r, j]
+            _neighbour_panel(ax, result.x, result.y, result.queries[j], near[j], by_label=True)
+            _boundary_line(ax, result.direction)
+            _square(ax, 1.0)
+            extra = f"\nJaccard {result.jaccard[j]:.2f}" if r == 1 else ""
+            ax.set_title(f"{who}: anisotropy {spread[j]:.1f}{extra}", fontsize="small")
+    fig.suptitle(f"the {result.config.k} nearest training points of each query (star)", fontsize="medium")
+    return fig
+
+
+def separable_anisotropy(result) -> Figure:
+    """Anisotropy of the neighbour sets of probe queries: maps for the Euclidean and the kernel
+    (theta_T) neighbourhoods, and against the signed distance <u, q> to the boundary for the
+    three snapshots.
+
+    `result` is a `pathkernel.experiments.separable.Result`.
+    """
+    from matplotlib.colors import LogNorm
+
+    style()
+    fig, axes = plt.subplots(1, 3, figsize=(13.0, 4.2), layout="constrained", width_ratios=(1, 1, 1.3))
+    top = max(2.0, float(result.probe_anisotropy[-1].max()))
+    norm = LogNorm(vmin=1 / top, vmax=top)  # white at 1: isotropic
+    p = result.config.probe
+    extent = result.config.probe_extent
+    for ax, values, title in ((axes[0], result.euclidean_anisotropy, "Euclidean"),
+                              (axes[1], result.probe_anisotropy[-1],
+                               f"normalized NTK at step {result.snapshot_steps[-1]}")):
+        image = ax.imshow(values.reshape(p, p), origin="lower", extent=(-extent, extent, -extent, extent),
+                          cmap="RdBu_r", norm=norm, interpolation="nearest")
+        _boundary_line(ax, result.direction)
+        _square(ax, extent)
+        ax.grid(False)
+        ax.set_title(title, fontsize="small")
+    bar = fig.colorbar(image, ax=axes[:2], shrink=0.85, label=f"anisotropy of the {result.config.k} neighbours")
+    ticks = [t for t in (0.125, 0.25, 0.5, 1, 2, 4, 8) if norm.vmin <= t <= norm.vmax]
+    bar.set_ticks(ticks, labels=[f"{t:g}" for t in ticks])
+    ax = axes[2]
+    ax.scatter(result.probe_offset, result.euclidean_anisotropy, s=10, color="0.5", label="Euclidean")
+    for s, (step, name) in enumerate(zip(result.snapshot_steps, ("initialization", "mid-training", "end"))):
+        ax.scatter(result.probe_offset, result.probe_anisotropy[s], s=10, color=PALETTE[(2, 4, 3)[s]],
+                   label=f"NTK, {name} (step {step})")
+    ax.set_yscale("log")
+    ax.axhline(1.0, color="0.3", lw=0.8)
+    ax.axvspan(-result.config.band, result.config.band, color="0.9", zorder=0)
+    ax.set_xlabel("signed distance $\\langle u, q \\rangle$ to the boundary")
+    ax.set_ylabel("anisotropy")
+    ax.legend(fontsize="x-small", framealpha=0.9)
+    return fig
+
+
+def separable_snapshots(result) -> Figure:
+    """Kernel neighbourhoods of the displayed queries at initialization, mid-training and the end
+    (one row each, neighbours coloured by label), and the label homogeneity along training.
+
+    `result` is a `pathkernel.experiments.separable.Result`.
+    """
+    style()
+    q = len(result.queries)
+    fig = plt.figure(figsize=(2.7 * q + 3.6, 8.2), layout="constrained")
+    left, right = fig.subfigures(1, 2, width_ratios=(2.7 * q, 3.6))
+    axes = left.subplots(3, q, sharex=True, sharey=True)
+    names = ("initialization", "mid-training", "end")
+    for s, (step, name) in enumerate(zip(result.snapshot_steps, names)):
+        for j in range(q):
+            ax = axes[s, j]
+            near = result.kernel_neighbours[s, j]
+            _neighbour_panel(ax, result.x, result.y, result.queries[j], near, by_label=True)
+            _boundary_line(ax, result.direction)
+            _square(ax, 1.0)
+            ax.set_title(f"anisotropy {result.query_anisotropy[s, j]:.1f}", fontsize="x-small")
+        axes[s, 0].set_ylabel(f"{name} (step {step})\nhomogeneity {result.probe_homogeneity[s].mean():.2f}",
+                              fontsize="small")
+    top, bottom = right.subplots(2, 1, sharex=True)
+    steps = result.checkpoint_steps
+    top.plot(steps, result.homogeneity_curve, "o-", color=PALETTE[0], label="NTK, all probes")
+    top.plot(steps, result.band_homogeneity_curve, "s-", color=PALETTE[3],
+             label=f"NTK, probes with |<u, q>| < {result.config.band:g}")
+    top.axhline(result.euclidean_homogeneity.mean(), color=PALETTE[0], ls="--", lw=1, label="Euclidean, all")
+    top.axhline(result.euclidean_band_homogeneity, color=PALETTE[3], ls="--", lw=1, label="Euclidean, near")
+    top.plot(steps, result.accuracy_curve, "^-", color="0.4", label="training accuracy")
+    top.set_ylabel("label homogeneity, accuracy")
+    top.legend(fontsize="x-small", framealpha=0.9)
+    bottom.plot(steps, result.anisotropy_curve, "o-", color=PALETTE[2], label="NTK (geometric mean)")
+    bottom.set_ylabel("anisotropy")
+    bottom.axhline(1.0, color="0.3", lw=0.8)
+    bottom.set_xlabel("step")
+    bottom.legend(fontsize="x-small", framealpha=0.9)
+    for ax in (top, bottom):
+        for step in result.snapshot_steps:
+            ax.axvline(step, color="0.7", ls=":", lw=1)
+        ax.tick_params(labelsize="x-small")
+    return fig
+
+
+# --- Chapter "Which training examples made this prediction?" (experiments.attribution) ---
+
+
+def _digit_panel(ax, image: np.ndarray, title: str, edge) -> None:
+    ax.imshow(image, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_title(title, fontsize="x-small")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(True)
+        spine.set_color(edge)
+        spine.set_linewidth(2.5)
+
+
+def attribution_examples(result) -> Figure:
+    """For each explained test digit (one row): the digit, its k strongest proponents (green)
+    and opponents (red) among the training digits, titled by contribution and label.
+
+    `result` is a `pathkernel.experiments.attribution.Result`.
+    """
+    style()
+    m, k = result.proponents.shape
+    fig, axes = plt.subplots(m, 2 * k + 1, figsize=(0.95 * (2 * k + 1), 1.35 * m), layout="constrained",
+                             squeeze=False)
+    for j in range(m):
+        verdict = "mistake" if result.mistake[j] else "correct"
+        _digit_panel(axes[j, 0], result.query_images[j],
+                     f"label {result.query_labels[j]}, says {result.predicted[j]}\n({verdict})", "0.2")
+        for col, (index, value, edge) in enumerate(
+            [(i, v, PALETTE[2]) for i, v in zip(result.proponents[j], result.proponent_contributions[j])]
+            + [(i, v, PALETTE[3]) for i, v in zip(result.opponents[j], result.opponent_contributions[j])]
+        ):
+            _digit_panel(axes[j, col + 1], result.train_images[index],
+                         f"{value:+.2f}\nlabel {result.train_labels[index]}", edge)
+    fig.suptitle(f"test digit, then its {k} strongest proponents (green: push the predicted logit up) "
+                 f"and {k} strongest opponents (red: push it down)", fontsize="small")
+    return fig
+
+
+def attribution_tracin(result) -> Figure:
+    """TracIn-CP against the exact contributions: the two scores of one digit (most checkpoints)
+    and their rank agreement against the number of checkpoints.
+
+    `result` is a `pathkernel.experiments.attribution.Result`.
+    """
+    style()
+    fig, (scatter, agree) = plt.subplots(1, 2, figsize=(10.0, 4.0), layout="constrained")
+    exact, tracin = result.contributions[0], result.tracin[0]
+    disagree = np.sign(exact) != np.sign(tracin)
+    scatter.scatter(exact[~disagree], tracin[~disagree], s=9, color=PALETTE[0], label="same sign")
+    scatter.scatter(exact[disagree], tracin[disagree], s=9, color=PALETTE[3], label="opposite sign")
+    scatter.axhline(0, color="0.4", lw=0.8)
+    scatter.axvline(0, color="0.4", lw=0.8)
+    scatter.set_xlabel("exact contribution to the logit")
+    scatter.set_ylabel(f"TracIn-CP, {result.checkpoint_counts[-1]} checkpoints")
+    scatter.set_title(f"test digit {result.query_labels[0]}: one dot per training digit", fontsize="small")
+    scatter.legend(fontsize="x-small")
+    counts = result.checkpoint_counts
+    agree.semilogx(counts, result.spearman, "o-", color=PALETTE[0], label="Spearman correlation")
+    agree.semilogx(counts, result.overlap, "s-", color=PALETTE[2], label=f"top-{result.config.k} overlap")
+    agree.semilogx(counts, result.sign_agreement, "^-", color=PALETTE[1], label="sign agreement")
+    agree.axvline(result.steps, color="0.6", ls=":", lw=1, label=f"every step ({result.steps})")
+    agree.set_ylim(-0.05, 1.05)
+    agree.set_xlabel("TracIn checkpoints C")
+    agree.set_ylabel(f"agreement with exact (mean of {len(result.predicted)} digits)")
+    agree.legend(fontsize="x-small", loc="lower right")
+    return fig
