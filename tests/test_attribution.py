@@ -253,3 +253,82 @@ def test_optimizer_must_be_fresh_and_cover_the_model():
     optimizer.step()
     with pytest.raises(ValueError, match="already taken steps"):
         pk.Recorder(model, optimizer, x, y, loss="cross_entropy")
+
+
+# --- the chapter's experiment (pathkernel.experiments.attribution) ---
+
+from pathkernel.experiments import attribution as experiment  # noqa: E402
+from pathkernel.figures import result_digest  # noqa: E402
+
+TINY = experiment.Config(scale="quick", n_train=60, n_test=60, epochs=2, batch_size=20, channels=(2, 3),
+                         checkpoint_counts=(1, 3, 6), correct=2, mistakes=1, k=3)
+
+
+def tiny_path():
+    x, y, xt, yt = experiment.digits(40, 20, seed=0)
+    model = experiment.small_cnn((2, 3), seed=0)
+    path = experiment.train_loop(model, x, y, lr=0.05, weight_decay=0.0, epochs=2, batch_size=10, seed=0)
+    return path, xt[:3], torch.tensor([1, 2, 3])
+
+
+def test_tracin_against_a_per_example_autograd_loop():
+    path, queries, outputs = tiny_path()
+    index, eta = experiment.checkpoint_schedule(path, 3)
+    assert index.tolist() == [0, 3, 5] and torch.allclose(eta, torch.stack(
+        [path.lrs[0:3].sum(), path.lrs[3:5].sum(), path.lrs[5:8].sum()]) / 40)
+    scores = experiment.tracin_cp(path.model, path.params[index], eta, path.x, path.y, queries, outputs)
+    reference = torch.zeros(3, 40, dtype=torch.float64)
+    for theta, weight in zip(path.params[index], eta):
+        clone = load_flat(path.model, theta)
+        params = list(clone.parameters())
+        for j in range(3):
+            gq = torch.autograd.grad(clone(queries[j : j + 1])[0, outputs[j]], params)
+            for i in range(40):
+                gi = torch.autograd.grad(F.cross_entropy(clone(path.x[i : i + 1]), path.y[i : i + 1]), params)
+                reference[j, i] -= weight * sum((a * b).sum() for a, b in zip(gq, gi))
+    torch.testing.assert_close(scores, reference, rtol=1e-10, atol=1e-15)
+
+
+def test_tracin_against_captum(tmp_path):
+    captum = pytest.importorskip("captum.influence")
+    path, queries, outputs = tiny_path()
+    index, eta = experiment.checkpoint_schedule(path, 3)
+    files = []
+    for c, (k, weight) in enumerate(zip(index, eta)):
+        files.append(tmp_path / f"checkpoint{c}.pt")
+        torch.save({"theta": path.params[k].clone(), "eta": float(weight)}, files[-1])
+
+    def load(model, file):
+        saved = torch.load(file)
+        nn.utils.vector_to_parameters(saved["theta"], model.parameters())
+        return saved["eta"]
+
+    copy = experiment.small_cnn((2, 3), seed=0)
+    with pytest.warns(UserWarning, match="per-example"):  # the test loss is the logit f_a, per example
+        tracin = captum.TracInCP(copy, torch.utils.data.TensorDataset(path.x, path.y), [str(f) for f in files],
+                                 checkpoints_load_func=load, loss_fn=nn.CrossEntropyLoss(reduction="none"),
+                                 batch_size=16, test_loss_fn=lambda out, target: out.gather(1, target[:, None])[:, 0])
+    theirs = tracin.influence((queries, outputs))
+    ours = experiment.tracin_cp(path.model, path.params[index], eta, path.x, path.y, queries, outputs)
+    torch.testing.assert_close(ours, -theirs, rtol=1e-10, atol=1e-15)
+
+
+def test_choose_queries():
+    predicted = torch.tensor([0, 0, 1, 2, 5, 3])
+    labels = torch.tensor([0, 0, 1, 9, 5, 4])
+    assert experiment.choose_queries(predicted, labels, correct=2, mistakes=1).tolist() == [0, 2, 3]
+    assert experiment.choose_queries(predicted, labels, correct=3, mistakes=3).tolist() == [0, 2, 4, 3, 5]
+
+
+def test_experiment_adds_up_and_is_deterministic():
+    result = experiment.run(TINY, seed=0)
+    assert result.additivity_error < 1e-11 and result.residual < 1e-11
+    m = len(result.predicted)
+    assert result.proponents.shape == result.opponents.shape == (m, 3)
+    assert np.all(result.proponent_contributions[:, 0] == result.contributions.max(1))
+    assert np.all(result.opponent_contributions[:, 0] == result.contributions.min(1))
+    assert result.mistake.tolist() == [False] * (m - result.mistake.sum()) + [True] * result.mistake.sum()
+    assert result.spearman.shape == result.overlap.shape == (3,) and np.all(np.abs(result.spearman) <= 1)
+    again = experiment.run(TINY, seed=0)
+    assert result_digest(again) == result_digest(result)
+    assert result_digest(experiment.run(TINY, seed=1)) != result_digest(result)

@@ -118,6 +118,20 @@ FIGURES: dict[str, FigureSpec] = {
             experiment="last_layer",
             plot="last_layer_svm",
         ),
+        FigureSpec(
+            id="fig-attribution-examples",
+            chapter="attribution",
+            description="Test digits and the training digits that pushed their predicted logit up and down most (exact, Adam CNN)",
+            experiment="attribution",
+            plot="attribution_examples",
+        ),
+        FigureSpec(
+            id="fig-attribution-tracin",
+            chapter="attribution",
+            description="TracIn-CP against the exact contributions: scores of one digit, rank agreement against the number of checkpoints",
+            experiment="attribution",
+            plot="attribution_tracin",
+        ),
     ]
 }
 
@@ -136,9 +150,12 @@ def experiment_module(figure: FigureSpec):
 
 def result_digest(result: Any) -> str:
     """sha256 over a result dataclass: its config's repr, then every field in order
-    (arrays by dtype, shape and bytes; numbers and strings by repr)."""
+    (arrays by dtype, shape and bytes; numbers and strings by repr). Fields marked
+    ``metadata={"volatile": True}`` (wall-clock timings) are left out: they change from run to run."""
     digest = hashlib.sha256()
     for field in dataclasses.fields(result):
+        if field.metadata.get("volatile"):
+            continue
         value = getattr(result, field.name)
         digest.update(field.name.encode())
         if isinstance(value, torch.Tensor):

@@ -737,3 +737,122 @@ def attribution_tracin(result) -> Figure:
     agree.set_ylabel(f"agreement with exact (mean of {len(result.predicted)} digits)")
     agree.legend(fontsize="x-small", loc="lower right")
     return fig
+
+
+# --- Chapter "Stochastic Domingos theorems" (experiments.stochastic) -----------
+
+_OPTIMIZER_LABELS = {"gd": "GD (full batch)", "sgd": "SGD", "momentum": "heavy-ball momentum", "adam": "Adam"}
+
+
+def stochastic_residual(result) -> Figure:
+    """Log-log max |remainder| of the first-order theorem (filled, with fitted slope) and of the
+    exact form (hollow) against the base learning rate at a fixed time, one colour per optimizer.
+
+    `result` is a `pathkernel.experiments.stochastic.Result`.
+    """
+    style()
+    fig, ax = plt.subplots(figsize=(6.6, 4.6), layout="constrained")
+    lrs = result.lrs
+    fitted = lrs <= result.config.fit_max_lr
+    grid = np.geomspace(lrs[fitted].min(), lrs[fitted].max(), 20)
+    for a, name in enumerate(result.optimizers):
+        colour = PALETTE[a]
+        ax.loglog(lrs, result.residual[a], "o", color=colour,
+                  label=f"{_OPTIMIZER_LABELS[name]}: slope {result.slopes[a]:.2f}")
+        ax.loglog(grid, np.exp(result.intercepts[a]) * grid ** result.slopes[a], "-", color=colour, alpha=0.7)
+        ax.loglog(lrs, np.maximum(result.residual_exact[a], 1e-17), "s", mfc="none", color=colour)
+    ax.axhline(np.finfo(np.float64).eps, color="0.5", ls=":", lw=1)
+    ax.text(lrs.min(), np.finfo(np.float64).eps * 1.6, "float64 machine epsilon", fontsize="x-small", color="0.4")
+    ax.plot([], [], "s", mfc="none", color="0.3", label="exact form (hollow)")
+    ax.set_xlabel("base learning rate (time base lr $\\times$ steps fixed)")
+    ax.set_ylabel("max$_x$ |remainder|")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(lrs, labels=[f"{lr:g}" for lr in lrs])
+    ax.legend(fontsize="small", loc="center right", framealpha=0.9)
+    return fig
+
+
+def stochastic_expectation(result, shown: int = 10) -> Figure:
+    """The SGD expectation over mini-batch orders: (a) per-seed and mean predictions at the first
+    `shown` query points with the mean of the decompositions and GD; (b) Monte Carlo error of the
+    mean against the number of seeds, with the mean remainders; (c) expected per-sample
+    contributions against those of GD at the chapter's query points.
+
+    `result` is a `pathkernel.experiments.stochastic.Result`.
+    """
+    style()
+    fig, axes = plt.subplots(1, 3, figsize=(15.0, 4.6), layout="constrained")
+    ax = axes[0]
+    seeds = result.seed_prediction.shape[0]
+    index = np.arange(shown)
+    spread = result.seed_prediction[:, :shown]
+    ax.plot(np.repeat(index[None, :], seeds, 0) + np.linspace(-0.2, 0.2, seeds)[:, None], spread, ".",
+            color="0.65", markersize=3)
+    ax.plot([], [], ".", color="0.65", label=f"f(w$_T$, x), one per seed ({seeds} seeds)")
+    mean, se = spread.mean(0), spread.std(0, ddof=1) / np.sqrt(seeds)
+    ax.errorbar(index, mean, yerr=2 * se, fmt="o", color=PALETTE[0], capsize=3, label="mean prediction $\\pm$ 2 SE")
+    ax.plot(index, result.seed_rhs_exact[:, :shown].mean(0), "x", color=PALETTE[2], markersize=9,
+            label="mean of the exact decompositions")
+    ax.plot(index, result.gd_prediction[:shown], "D", mfc="none", color=PALETTE[3], label="full-batch GD")
+    ax.set_xticks(index)
+    ax.set_xlabel("query point")
+    ax.set_ylabel("prediction")
+    ax.set_title("(a) E over mini-batch orders", fontsize="medium")
+    ax.legend(fontsize="x-small", loc="best")
+    ax = axes[1]
+    counts = result.seed_counts
+    ax.loglog(counts, result.mc_error, "o-", color=PALETTE[0], label="error of the mean of S seeds")
+    ax.loglog(counts, result.mc_standard_error, "--", color=PALETTE[0], alpha=0.7, label="$\\sigma / \\sqrt{S}$")
+    ax.loglog(counts, result.block_residual, "s-", color=PALETTE[1], label="mean remainder, first-order form")
+    ax.loglog(counts, np.maximum(result.block_residual_exact, 1e-17), "^-", color=PALETTE[2],
+              label="mean remainder, exact form")
+    ax.set_xticks(counts, labels=[str(c) for c in counts])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("number of seeds S")
+    ax.set_ylabel("root mean square over queries")
+    ax.set_title("(b) Monte Carlo error against S", fontsize="medium")
+    ax.legend(fontsize="x-small", loc="center right")
+    ax = axes[2]
+    for j, point in enumerate(result.queries):
+        ax.plot(result.gd_contribution[j], result.expected_contribution[j], "o", color=PALETTE[(4 + j) % len(PALETTE)], markersize=4,
+                alpha=0.8, label=f"x = ({point[0]:g}, {point[1]:g})")
+    top = max(np.abs(result.gd_contribution).max(), np.abs(result.expected_contribution).max()) * 1.05
+    ax.plot([-top, top], [-top, top], color="0.5", lw=0.8, ls=":")
+    ax.set(xlim=(-top, top), ylim=(-top, top), aspect="equal")
+    ax.set_xlabel("GD contribution of $x_i$")
+    ax.set_ylabel("SGD contribution of $x_i$, mean over seeds")
+    ax.set_title("(c) expected contributions", fontsize="medium")
+    ax.legend(fontsize="x-small", loc="upper left")
+    return fig
+
+
+def stochastic_per_sample(result) -> Figure:
+    """Per-sample contributions of SGD, momentum and Adam against those of GD (same data, same
+    theta_0, same query points, one colour per query), and the mean Spearman rank correlation
+    between the four optimizers.
+
+    `result` is a `pathkernel.experiments.stochastic.Result`.
+    """
+    style()
+    fig, axes = plt.subplots(1, 4, figsize=(16.0, 4.3), layout="constrained",
+                             gridspec_kw={"width_ratios": [1, 1, 1, 1.15]})
+    names = list(result.optimizers)
+    gd = result.contribution[names.index("gd")]
+    for ax, name in zip(axes[:3], ["sgd", "momentum", "adam"]):
+        other = result.contribution[names.index(name)]
+        for j, point in enumerate(result.queries):
+            ax.plot(gd[j], other[j], "o", color=PALETTE[(4 + j) % len(PALETTE)], markersize=4, alpha=0.8,
+                    label=f"x = ({point[0]:g}, {point[1]:g})")
+        top = max(np.abs(gd).max(), np.abs(other).max()) * 1.05
+        ax.plot([-top, top], [-top, top], color="0.5", lw=0.8, ls=":")
+        ax.set(xlim=(-top, top), ylim=(-top, top), aspect="equal")
+        rho = result.spearman[:, 0, names.index(name)].mean()
+        ax.set_title(f"{_OPTIMIZER_LABELS[name]} (mean Spearman {rho:.2f})", fontsize="medium")
+        ax.set_xlabel("GD contribution of $x_i$")
+        ax.set_ylabel(f"{name} contribution of $x_i$")
+        ax.tick_params(labelsize="x-small")
+    axes[0].legend(fontsize="x-small", loc="upper left")
+    sns.heatmap(result.spearman.mean(0), ax=axes[3], annot=True, fmt=".2f", cmap="mako", vmin=0, vmax=1,
+                xticklabels=names, yticklabels=names, square=True, cbar_kws={"shrink": 0.8})
+    axes[3].set_title("Spearman rank correlation\n(mean over query points)", fontsize="medium")
+    return fig
