@@ -1,0 +1,211 @@
+"""Chapter "Planar topology in 1D": can gradient descent find the exact ParityNet?
+
+`pathkernel.ParityNet` computes the prefix parity of Eq. (10) exactly with hand-set
+weights w*. Courtois, Morel & Arias (§6.1.3) report that training the same structure
+does not find w*: from a random initialization never; from w0 = w* + sigma * eps
+(eps ~ N(0, I)) for small sigma only; with one kernel size enlarged not at all; and
+with extra convolutions inserted, to a low error that is not exact. This experiment
+repeats the four trainings over several seeds on sequences of Omega_{n, k_train} and
+measures the pixel error (output thresholded at 1/2) on Omega_{n, k'} for every k' in
+`k_eval` (enumerated when small, else sampled), most of them unseen in training.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.func import functional_call, stack_module_state, vmap
+
+from pathkernel.data.planar1d import omega, omega_all, prefix_parity
+from pathkernel.experiments import Presets
+from pathkernel.functional import flat_parameters, progress
+from pathkernel.kernels import tangent_kernel
+from pathkernel.parity_net import ParityNet
+from pathkernel.validation import integer
+
+
+@dataclass(frozen=True)
+class Config(Presets):
+    """Sizes of the experiment (the paper's n, k and training-set size were lost; ours are stated).
+
+    n: sequence length; k_train: ones per training sequence; n_train: training sequences;
+    k_eval: the k' evaluated (Omega_{n,k'} enumerated when it has <= eval_size elements,
+    else eval_size samples). Training: `optimizer` with constant `lr` for `steps` full-batch
+    steps on the mean squared error. seeds: runs per scenario. sigmas: noise levels of the
+    w* + sigma * eps initializations. wide_kernel: kernel size of the enlarged first
+    convolution; extra_convs, extra_width: the inserted convolutions and the block width.
+    """
+
+    scale: str
+    n: int
+    n_train: int
+    steps: int
+    seeds: int
+    k_train: int = 4
+    k_eval: tuple[int, ...] = (2, 4, 6, 8)
+    eval_size: int = 4096
+    lr: float = 0.01
+    optimizer: str = "adam"
+    sigmas: tuple[float, ...] = (0.05, 0.2, 0.8)
+    wide_kernel: int = 4
+    extra_convs: int = 1
+    extra_width: int = 6
+
+    def __post_init__(self) -> None:
+        integer("n", self.n, 4)
+        for k in (self.k_train, *self.k_eval):
+            integer("k", k, 1, self.n)
+        integer("seeds", self.seeds)
+        if self.optimizer not in ("adam", "gd"):
+            raise ValueError(f"optimizer={self.optimizer!r}; expected 'adam' or 'gd'")
+        if not all(s > 0 for s in self.sigmas):
+            raise ValueError(f"sigmas={self.sigmas} must all be > 0")
+
+    @classmethod
+    def quick(cls) -> "Config":
+        return cls(scale="quick", n=16, n_train=64, steps=200, seeds=3)
+
+    @classmethod
+    def paper(cls) -> "Config":
+        return cls(scale="paper", n=256, n_train=1000, steps=3000, seeds=10, k_eval=(2, 4, 6, 8, 16, 32),
+                   sigmas=(0.01, 0.03, 0.1, 0.3, 1.0), extra_convs=2, extra_width=8)
+
+
+@dataclass
+class Result:
+    """Pixel error rates (fraction of output pixels wrong after thresholding at 1/2).
+
+    k_eval (K,), sigmas (S,). random_error, extra_error: (seeds, K) for the random
+    initializations of the exact architecture and of the one with inserted convolutions;
+    random_loss, extra_loss: (seeds, steps) their training losses. noise_error, wide_error:
+    (S, seeds, K) from w* + sigma * eps, for the exact architecture and the one with the
+    enlarged kernel. A run is *exact* when its error is 0 on every Omega_{n,k'};
+    noise_exact, wide_exact (S, seeds) bool. parameters: P of the three architectures
+    (exact, wide, extra); init_error (S, K): error of w* + sigma * eps before training (seed 0).
+    sharpness: the largest Hessian eigenvalue of the training loss at w* (first seed's data).
+    """
+
+    config: Config
+    k_eval: np.ndarray
+    sigmas: np.ndarray
+    random_error: np.ndarray
+    random_loss: np.ndarray
+    extra_error: np.ndarray
+    extra_loss: np.ndarray
+    noise_error: np.ndarray
+    noise_exact: np.ndarray
+    wide_error: np.ndarray
+    wide_exact: np.ndarray
+    init_error: np.ndarray
+    parameters: np.ndarray
+    sharpness: float
+
+    @property
+    def random_exact(self) -> np.ndarray:
+        return (self.random_error == 0).all(axis=1)
+
+    @property
+    def extra_exact(self) -> np.ndarray:
+        return (self.extra_error == 0).all(axis=1)
+
+
+def evaluation_sets(config: Config, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(x, prefix parity) on Omega_{n,k'} for each k' in k_eval: enumerated or sampled."""
+    sets = []
+    for k in config.k_eval:
+        if math.comb(config.n, k) <= config.eval_size:
+            x = omega_all(config.n, k)
+        else:
+            x = omega(config.n, k, config.eval_size, seed=10_000 + seed)
+        sets.append((x, prefix_parity(x)))
+    return sets
+
+
+def pixel_errors(model: ParityNet, sets: list[tuple[torch.Tensor, torch.Tensor]]) -> np.ndarray:
+    """(K,) fraction of wrong pixels of (model(x) > 1/2) against the prefix parity on each set."""
+    with torch.no_grad():
+        return np.array([((model(x) > 0.5).double() != y).double().mean().item() for x, y in sets])
+
+
+def perturbed(model: ParityNet, sigma: float, seed: int) -> ParityNet:
+    """Set the model's parameters to w* + sigma * eps, eps ~ N(0, I) seeded; returns the model."""
+    model.set_exact_weights()
+    theta = flat_parameters(model)
+    eps = torch.randn(theta.shape, generator=torch.Generator().manual_seed(seed), dtype=theta.dtype)
+    torch.nn.utils.vector_to_parameters(theta + sigma * eps, model.parameters())
+    return model
+
+
+def sharpness(model: ParityNet, x: torch.Tensor) -> float:
+    """Largest eigenvalue of the Gauss-Newton matrix (1/N) sum_i J_i^T J_i of the loss
+    mean_i 1/2 ||f(w, x_i) - y_i||^2 on x (N, n), from the tangent kernel: its nonzero
+    eigenvalues are those of the (N n, N n) Gram matrix K_w(x_i, x_j)_{ab} divided by N. At a
+    zero-loss point such as w* it is the largest eigenvalue of the loss's Hessian, and gradient
+    descent with a constant lr > 2 / sharpness cannot converge to that point."""
+    kernel = tangent_kernel(model, x)                      # (N, N, n, n)
+    N, c = kernel.shape[0], kernel.shape[2]
+    return torch.linalg.eigvalsh(kernel.permute(0, 2, 1, 3).reshape(N * c, N * c))[-1].item() / N
+
+
+def train_together(models: list[ParityNet], x: torch.Tensor, y: torch.Tensor, config: Config) -> np.ndarray:
+    """Train G networks of one architecture at once, each on its own data; returns (G, steps) losses.
+
+    x, y: (G, N, n). The parameters are stacked (`torch.func.stack_module_state`) and the
+    forward is vmapped; the summed loss separates over the networks and the optimizer
+    (`config.optimizer`: "adam" or "gd", constant lr) acts elementwise, so each network
+    follows the path that `pathkernel.train` gives it alone (full batch, the loss
+    mean_i 1/2 ||f(x_i) - y_i||^2); tests/test_parity_training.py checks it. The trained
+    parameters are written back into `models`.
+    """
+    params, buffers = stack_module_state(models)
+    template = copy.deepcopy(models[0]).to("meta")
+    forward = vmap(lambda p, b, xs: functional_call(template, (p, b), (xs,)))
+    optimizer = (torch.optim.Adam if config.optimizer == "adam" else torch.optim.SGD)(params.values(), lr=config.lr)
+    losses = np.zeros((len(models), config.steps))
+    for step in range(config.steps):
+        optimizer.zero_grad(set_to_none=True)
+        loss = 0.5 * (forward(params, buffers, x) - y).pow(2).sum(-1).mean(-1)
+        loss.sum().backward()
+        optimizer.step()
+        losses[:, step] = loss.detach().numpy()
+    with torch.no_grad():
+        for g, model in enumerate(models):
+            for name, p in model.named_parameters():
+                p.copy_(params[name][g])
+    return losses
+
+
+def run(config: Config, seed: int = 0) -> Result:
+    """All scenarios, seeds seed, seed + 1, ..., seed + seeds - 1 (one training set per seed)."""
+    n, dtype = config.n, torch.float64
+    sets = evaluation_sets(config, seed)
+    seeds = list(range(seed, seed + config.seeds))
+    S, R = len(config.sigmas), config.seeds
+    x = torch.stack([omega(n, config.k_train, config.n_train, seed=s) for s in seeds])
+    y = prefix_parity(x.reshape(-1, n)).reshape(x.shape)
+    noisy = [(sigma, s) for sigma in config.sigmas for s in seeds]
+    exact_arch = [ParityNet(n, exact=False, seed=s, dtype=dtype) for s in seeds]
+    exact_arch += [perturbed(ParityNet(n, dtype=dtype), sigma, seed=s) for sigma, s in noisy]
+    wide = [perturbed(ParityNet(n, kernel_size=config.wide_kernel, dtype=dtype), sigma, seed=s) for sigma, s in noisy]
+    extra = [ParityNet(n, exact=False, width=config.extra_width, extra_convs=config.extra_convs, seed=s, dtype=dtype)
+             for s in seeds]
+    init_error = np.stack([pixel_errors(model, sets) for model in exact_arch[R::R]])
+    data_of = {"exact": (x.repeat(S + 1, 1, 1), y.repeat(S + 1, 1, 1)), "wide": (x.repeat(S, 1, 1), y.repeat(S, 1, 1)),
+               "extra": (x, y)}
+    losses, errors = {}, {}
+    groups = {"exact": exact_arch, "wide": wide, "extra": extra}
+    for name, models in progress(groups.items(), total=3, desc="parity architectures", enabled=None):
+        losses[name] = train_together(models, *data_of[name], config)
+        errors[name] = np.stack([pixel_errors(model, sets) for model in models])
+    noise_error = errors["exact"][R:].reshape(S, R, -1)
+    wide_error = errors["wide"].reshape(S, R, -1)
+    parameters = np.array([sum(p.numel() for p in group[0].parameters()) for group in groups.values()])
+    return Result(config=config, k_eval=np.array(config.k_eval), sigmas=np.array(config.sigmas),
+                  random_error=errors["exact"][:R], random_loss=losses["exact"][:R], extra_error=errors["extra"],
+                  extra_loss=losses["extra"], noise_error=noise_error, noise_exact=(noise_error == 0).all(axis=2),
+                  wide_error=wide_error, wide_exact=(wide_error == 0).all(axis=2), init_error=init_error,
+                  parameters=parameters, sharpness=sharpness(ParityNet(n, dtype=dtype), x[0]))
