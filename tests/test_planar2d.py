@@ -1,7 +1,17 @@
 import numpy as np
 import pytest
 
-from pathkernel.data.planar2d import boundary, fill_flood, fill_parity, random_shape
+from pathkernel.data.planar2d import (
+    boundary,
+    branched_shape,
+    fill_depth,
+    fill_flood,
+    fill_parity,
+    lanczos_downsample,
+    network_pair,
+    random_shape,
+)
+from pathkernel.data.shapes_ood import nested_shape
 from reference import naive_boundary, naive_outside
 
 
@@ -150,3 +160,112 @@ def test_bad_shape_requests(kwargs, match):
 def test_bad_neighbourhood():
     with pytest.raises(ValueError, match="neighbours=6"):
         boundary(np.ones((3, 3), dtype=bool), neighbours=6)
+
+
+# --- branched shapes, the nesting-depth oracle, the Lanczos pipeline -------------
+
+
+@pytest.mark.parametrize("size", [32, 96])
+def test_branched_shapes_are_connected_without_holes_and_keep_off_the_border(size):
+    for seed in range(12):
+        shape = branched_shape(size, seed=seed, branches=1 + seed % 6, margin=3)
+        assert shape.shape == (size, size) and shape.dtype == bool and shape.sum() > 20
+        assert not shape[:3].any() and not shape[-3:].any() and not shape[:, :3].any() and not shape[:, -3:].any()
+        assert len(_component(shape, tuple(np.argwhere(shape)[0]))) == shape.sum()
+        assert len(naive_outside(~shape)) == (~shape).sum()
+
+
+def test_branched_shape_is_seeded_and_the_same_at_any_size():
+    assert np.array_equal(branched_shape(48, seed=2), branched_shape(48, seed=2))
+    assert not np.array_equal(branched_shape(48, seed=2), branched_shape(48, seed=3))
+    # the same seed at twice the size is the same drawing: 2x2 block means agree on most pixels
+    small, large = branched_shape(64, seed=4), branched_shape(128, seed=4)
+    blocks = large.reshape(64, 2, 64, 2).mean(axis=(1, 3))
+    assert np.mean((blocks > 0.5) == small) > 0.97
+    with pytest.raises(ValueError, match="thickness"):
+        branched_shape(32, thickness=(0.1, 0.3))
+    with pytest.raises(ValueError, match="branches=0"):
+        branched_shape(32, branches=0)
+
+
+def test_the_three_oracles_agree_on_one_pixel_boundaries():
+    """On the thin (4-neighbour) outline of a digital diamond every row crosses the curve in
+    1-pixel runs (its tips are 2-pixel runs): parity, flood fill and nesting depth all
+    return the shape."""
+    i, j = np.mgrid[0:24, 0:24]
+    filled = np.abs(i - 11) + np.abs(j - 11.5) <= 9
+    edge = outline(filled)
+    assert np.array_equal(fill_parity(edge), filled)
+    assert np.array_equal(fill_flood(edge), filled)
+    assert np.array_equal(fill_depth(edge), filled)
+
+
+@pytest.mark.parametrize("neighbours", [8, 4])
+def test_depth_equals_flood_fill_on_simply_connected_shapes(neighbours):
+    for seed in range(20):
+        shape = branched_shape(64, seed=seed, branches=4) if seed % 2 else random_shape(64, seed=seed)
+        edge = boundary(shape, neighbours=neighbours)
+        assert np.array_equal(fill_depth(edge), shape) and np.array_equal(fill_flood(edge), shape)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4, 5])
+def test_depth_recovers_nested_shapes_where_flood_fill_fills_the_holes(depth):
+    """nested_shape builds the truth by counting the curves around each pixel, independently."""
+    for seed in range(3):
+        shape = nested_shape(128, depth, seed)
+        edge = boundary(shape)
+        assert np.array_equal(fill_depth(edge), shape)
+        assert np.array_equal(fill_flood(edge), shape) == (depth == 1)
+
+
+def test_depth_on_a_hand_made_target_with_two_holes_and_an_island():
+    i, j = np.mgrid[0:60, 0:60]
+    r = np.hypot(i - 29.5, j - 29.5)
+    disc = r < 27
+    hole = (r < 10) | (np.hypot(i - 29.5, j - 48) < 3)  # walls of about 5 pixels
+    island = r < 4
+    shape = (disc & ~hole) | island
+    assert np.array_equal(fill_depth(boundary(shape)), shape)
+    assert np.array_equal(fill_flood(boundary(shape)), disc)
+
+
+def test_depth_fills_a_hole_behind_a_thin_wall():
+    """Documented limit: an annulus 2 pixels wide is all boundary, one curve touching both the
+    outside and the hole, so the hole gets depth 1 and comes back filled, as with flood fill."""
+    i, j = np.mgrid[0:32, 0:32]
+    r = np.hypot(i - 15.5, j - 15.5)
+    thin = (r < 10) & (r >= 8)
+    assert boundary(thin).sum() == thin.sum()
+    assert np.array_equal(fill_depth(boundary(thin)), r < 10)
+
+
+def _lanczos3(x):
+    return np.sinc(x) * np.sinc(x / 3) * (np.abs(x) < 3)
+
+
+def test_lanczos_downsample_against_a_separable_lanczos3_sum():
+    """Output pixel k covers input pixels 2k and 2k+1 (centre 2k + 1 in pixel-edge coordinates);
+    its value is sum_j w_j x_j / sum_j w_j with w_j = L3((j + 1/2 - (2k + 1)) / 2), L3 the
+    Lanczos-3 kernel stretched by the factor 2, applied to rows then columns. Compared away
+    from the border (where PIL renormalizes the clipped kernel)."""
+    image = np.random.default_rng(0).random((32, 32)) * 0.6 + 0.2
+    j = np.arange(32)
+    weights = _lanczos3((j[None, :] + 0.5 - (2 * np.arange(16)[:, None] + 1)) / 2)
+    weights /= weights.sum(axis=1, keepdims=True)
+    expected = weights @ image @ weights.T
+    got = lanczos_downsample(image)
+    assert got.shape == (16, 16) and got.dtype == np.float32
+    np.testing.assert_allclose(got[3:-3, 3:-3], expected[3:-3, 3:-3], atol=2e-4)
+    assert np.all(lanczos_downsample(np.ones((8, 8))) == 1.0)
+    with pytest.raises(ValueError, match="not divisible"):
+        lanczos_downsample(np.ones((9, 8)))
+
+
+def test_network_pair_is_the_filtered_boundary_and_shape():
+    shape = branched_shape(64, seed=1)
+    x, y = network_pair(shape)
+    assert x.shape == y.shape == (32, 32) and 0 <= x.min() and x.max() <= 1 and y.max() == pytest.approx(1, abs=1e-3)
+    # the target is the smoothed shape: > 1/2 where most of the 2x2 block is inside
+    blocks = shape.reshape(32, 2, 32, 2).mean(axis=(1, 3))
+    assert np.mean((y > 0.5) == (blocks > 0.5)) > 0.97
+    np.testing.assert_array_equal(x, lanczos_downsample(boundary(shape)))

@@ -10,7 +10,7 @@ from pathkernel.decomposition import Decomposition, domingos
 from pathkernel.functional import NonSmoothActivationWarning, flat_parameters
 from pathkernel.infinite import infinite_ntk
 from pathkernel.kernels import tangent_features, tangent_kernel
-from pathkernel.models import MLP, LinearModel, ParityNet
+from pathkernel.models import MLP, LinearModel, ParityNet, UNet
 from pathkernel.training import TrainingDivergedError, TrainingPath, train
 
 __version__ = "0.1.0"
@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 __all__ = [
     "MLP",
     "ParityNet",
+    "UNet",
     "Decomposition",
     "data",
     "LinearModel",

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from pathkernel.parity_net import ParityNet  # noqa: F401  (re-exported: the 1D prefix-parity conv structure)
+from pathkernel.unet import UNet  # noqa: F401  (re-exported: the 6-scale U-Net of the 2D shape-filling chapter)
 from pathkernel.validation import integer
 
 ACTIVATIONS = ("gelu", "tanh", "relu", "softplus", "erf", "sigmoid", "identity")

@@ -15,11 +15,17 @@ filled shape. Images are boolean numpy arrays of shape (size, size), row i, colu
   it transversally, false on thick or tangent runs).
 * `fill_flood`: the complement of the background regions (4-connected, scipy.ndimage)
   that touch the image border: right for any closed boundary of a shape without holes.
+* `fill_depth`: the nesting-depth oracle of DESIGN §3, the parity of Eq. (10) counted in
+  boundary *curves* instead of pixels: right for shapes with holes and nested shapes too.
+* `branched_shape`: a seeded random tree of thick strokes (the training shapes of the
+  2D shape-filling chapter), and `network_pair`: the §6.2.1 pipeline from a binary shape
+  to the network's (input, target) pair, Lanczos-filtered and down-sampled by 2.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 
 from pathkernel.validation import integer
@@ -131,3 +137,167 @@ def fill_flood(boundary: np.ndarray) -> np.ndarray:
     rim = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
     outside = np.isin(labels, rim[rim > 0])
     return ~outside
+
+
+def fill_depth(boundary: np.ndarray) -> np.ndarray:
+    """Fill a boundary by nesting depth: the parity of Eq. (10) counted in curves.
+
+    The non-boundary pixels are split into 4-connected regions and the boundary pixels
+    into 8-connected curves (scipy.ndimage.label). A region and a curve are adjacent when
+    a pixel of one is among the 8 neighbours of a pixel of the other. The regions that
+    touch the image border have depth 0, and a region adjacent to a curve that is adjacent
+    to a region of depth d has depth d + 1 (breadth-first search on the region-curve
+    graph). A pixel is inside when it is a boundary pixel or its region's depth is odd.
+
+    Right whenever different boundary curves do not touch: a shape's outer boundary and
+    the boundary of each of its holes must be separate curves (a wall at least 3 pixels
+    thick for the 8-neighbour boundary). Where they merge into one curve, the hole gets
+    depth 1 and comes back filled, like flood fill.
+    """
+    boundary = _check_image(boundary, "boundary")
+    regions, n_regions = ndimage.label(~boundary)
+    curves, n_curves = ndimage.label(boundary, structure=EIGHT)
+    pairs = set()
+    rows, cols = boundary.shape
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            region = regions[max(di, 0) : rows + min(di, 0), max(dj, 0) : cols + min(dj, 0)]
+            curve = curves[max(-di, 0) : rows + min(-di, 0), max(-dj, 0) : cols + min(-dj, 0)]
+            touching = (region > 0) & (curve > 0)
+            pairs.update(zip(region[touching].tolist(), curve[touching].tolist()))
+    curves_of = [[] for _ in range(n_regions + 1)]
+    regions_of = [[] for _ in range(n_curves + 1)]
+    for region, curve in pairs:
+        curves_of[region].append(curve)
+        regions_of[curve].append(region)
+    rim = np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]])
+    depth = np.full(n_regions + 1, -1)
+    frontier = sorted(set(rim[rim > 0].tolist()))
+    depth[frontier] = 0
+    level = 0
+    seen_curves: set[int] = set()
+    while frontier:
+        level += 1
+        crossed = {c for r in frontier for c in curves_of[r]} - seen_curves
+        seen_curves |= crossed
+        frontier = sorted({r for c in crossed for r in regions_of[c] if depth[r] < 0})
+        depth[frontier] = level
+    # a region enclosed by no curve at all cannot occur (every region is reached); keep -1 out
+    odd = depth % 2 == 1
+    odd[0] = False
+    return boundary | odd[regions]
+
+
+def segment_distance(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Euclidean distance (N, S) from each of N points (N, 2) to each of S segments (S, 2)-(S, 2)."""
+    direction = end - start
+    length2 = np.maximum((direction**2).sum(axis=1), 1e-12)
+    t = np.clip(((points[:, None, :] - start) * direction).sum(axis=2) / length2, 0.0, 1.0)
+    closest = start + t[..., None] * direction
+    return np.sqrt(((points[:, None, :] - closest) ** 2).sum(axis=2))
+
+
+def rasterize_strokes(size: int, start: np.ndarray, end: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """Pixels (size, size) whose centre (row, column) lies within radius[s] of segment s, for any s.
+
+    start, end: (S, 2) segment end points in pixel coordinates (row, column); radius (S,).
+    Each segment is measured only on the pixels of its bounding box widened by its radius.
+    """
+    inside = np.zeros((size, size), dtype=bool)
+    for a, b, r in zip(start, end, radius):
+        low = np.clip(np.floor(np.minimum(a, b) - r).astype(int), 0, size)
+        high = np.clip(np.ceil(np.maximum(a, b) + r).astype(int) + 1, 0, size)
+        i, j = np.mgrid[low[0] : high[0], low[1] : high[1]]
+        points = np.stack([i.ravel(), j.ravel()], axis=1).astype(float)
+        near = segment_distance(points, a[None], b[None])[:, 0] <= r
+        inside[low[0] : high[0], low[1] : high[1]] |= near.reshape(i.shape)
+    return inside
+
+
+def branched_shape(
+    size: int = 64,
+    *,
+    seed: int = 0,
+    branches: int = 3,
+    thickness: tuple[float, float] = (0.05, 0.1),
+    margin: int = 2,
+) -> np.ndarray:
+    """A random branched shape: a tree of thick, bending strokes, on a size x size grid.
+
+    A stand-in for the shapes of the online generator used by Courtois, Morel & Arias
+    (§6.2.1), which we cannot reach. Stroke k = 1..`branches` starts at a random point
+    of an earlier stroke (the first at the origin), heads in a random direction and bends
+    by a random angle at each of its 4 segments; its half-width is drawn from `thickness`
+    and each stroke ends in a round blob. Lengths and widths are in units of the shape's
+    extent, which is then scaled to fill the square `margin` pixels inside the border
+    (a random fraction of it, at a random position), so the same seed gives the same
+    shape at any size (half-widths are at least 1.5 pixels). The largest 4-connected
+    piece is kept and its holes filled: one 4-connected region whose complement is
+    4-connected and which keeps `margin` pixels away from the border.
+
+    Returns a bool array (size, size).
+    """
+    integer("size", size, low=8)
+    integer("branches", branches)
+    integer("margin", margin, 1, size // 4)
+    low, high = thickness
+    if not 0 < low <= high < 0.25:
+        raise ValueError(f"thickness={thickness!r} must satisfy 0 < low <= high < 0.25 (fractions of the extent)")
+    rng = np.random.default_rng(seed)
+    starts, ends, radii = [], [], []
+    nodes = [np.zeros(2)]
+    for _ in range(branches):
+        point = nodes[rng.integers(len(nodes))]
+        angle = rng.uniform(0, 2 * np.pi)
+        radius = rng.uniform(low, high)
+        for _ in range(4):
+            angle += rng.normal(0, 0.6)
+            step = rng.uniform(0.1, 0.2) * np.array([np.sin(angle), np.cos(angle)])
+            starts.append(point)
+            ends.append(point + step)
+            radii.append(radius)
+            point = point + step
+            nodes.append(point)
+        starts.append(point)
+        ends.append(point)
+        radii.append(radius * rng.uniform(1.3, 2.2))
+    start, end, radius = np.array(starts), np.array(ends), np.array(radii)
+    corners = np.concatenate([start - radius[:, None], start + radius[:, None], end - radius[:, None], end + radius[:, None]])
+    low_corner, high_corner = corners.min(axis=0), corners.max(axis=0)
+    room = size - 1 - 2 * margin - 1
+    scale = room * rng.uniform(0.75, 1.0) / (high_corner - low_corner).max()
+    offset = margin + 0.5 + rng.uniform(0, 1, size=2) * (room - scale * (high_corner - low_corner))
+    to_pixels = lambda p: offset + (p - low_corner) * scale  # noqa: E731
+    shape = rasterize_strokes(size, to_pixels(start), to_pixels(end), np.maximum(radius * scale, 1.5))
+    labels, count = ndimage.label(shape)
+    if count > 1:
+        shape = labels == 1 + np.argmax(ndimage.sum_labels(shape, labels, range(1, count + 1)))
+    return ndimage.binary_fill_holes(shape)
+
+
+def lanczos_downsample(image: np.ndarray, factor: int = 2) -> np.ndarray:
+    """Lanczos-filter and down-sample a 2D image by `factor` (PIL's ``Image.resize`` with
+    ``Image.LANCZOS``, which filters and resamples in one step), clipped to [0, 1].
+
+    image: (rows, columns) bool or float, both divisible by `factor`. Returns float32
+    (rows / factor, columns / factor).
+    """
+    if not isinstance(image, np.ndarray) or image.ndim != 2:
+        raise ValueError(f"image must be a 2D numpy array; got {getattr(image, 'shape', type(image).__name__)}")
+    integer("factor", factor)
+    rows, cols = image.shape
+    if rows % factor or cols % factor:
+        raise ValueError(f"image shape {image.shape} is not divisible by factor={factor}")
+    resized = Image.fromarray(image.astype(np.float32), mode="F").resize((cols // factor, rows // factor), Image.LANCZOS)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+
+
+def network_pair(shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (input, target) pair of §6.2.1 for a binary shape drawn at twice the network's size.
+
+    input = Lanczos-downsampled 8-neighbour boundary, target = Lanczos-downsampled shape:
+    two float32 images (rows / 2, columns / 2) in [0, 1], smoothed around the boundary.
+    A pixel counts as inside for the IoU when target > 1/2.
+    """
+    shape = _check_image(shape, "shape")
+    return lanczos_downsample(boundary(shape)), lanczos_downsample(shape)
