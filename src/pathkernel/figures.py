@@ -307,6 +307,27 @@ FIGURES: dict[str, FigureSpec] = {
             experiment="stochastic",
             plot="stochastic_per_sample",
         ),
+        FigureSpec(
+            id="fig-shapefilling-examples",
+            chapter="shape_filling",
+            description="U-Net shape filling in distribution: filtered boundary (input), prediction and ground truth, IoU per image",
+            experiment="shape_filling",
+            plot="shapefilling_examples",
+        ),
+        FigureSpec(
+            id="fig-shapefilling-complexity",
+            chapter="shape_filling",
+            description="U-Net IoU against the complexity of five out-of-distribution suites, beside the nesting-depth oracle (100%), flood fill and the naive parity scan",
+            experiment="shape_filling",
+            plot="shapefilling_complexity",
+        ),
+        FigureSpec(
+            id="fig-shapefilling-failures",
+            chapter="shape_filling",
+            description="The U-Net's worst image at the highest complexity of each out-of-distribution suite (Fig. 7 of the paper)",
+            experiment="shape_filling",
+            plot="shapefilling_failures",
+        ),
     ]
 }
 

@@ -856,3 +856,573 @@ def stochastic_per_sample(result) -> Figure:
                 xticklabels=names, yticklabels=names, square=True, cbar_kws={"shrink": 0.8})
     axes[3].set_title("Spearman rank correlation\n(mean over query points)", fontsize="medium")
     return fig
+
+
+# --- Chapter "The kernel regime" (experiments.lazy_training, output_scale, ntk_limit) ---
+
+
+def _kernelregime_fit(ax, xs, slope: float, intercept: float, colour, label: str) -> None:
+    grid = np.geomspace(np.min(xs), np.max(xs), 20)
+    ax.loglog(grid, np.exp(intercept) * grid**slope, "-", color=colour, alpha=0.6, lw=1.2, label=label)
+
+
+def kernelregime_functions(result) -> Figure:
+    """Random 2-hidden-layer ReLU networks as functions of a 1D input, and trained ones with their linearization.
+
+    Top row: `n_functions` initializations per width. Bottom row: each seed's trained network
+    (solid) and trained linearization (dashed) on the training points. `result` is a
+    `pathkernel.experiments.lazy_training.Result`.
+    """
+    style()
+    widths = result.config.function_widths
+    fig, axes = plt.subplots(2, len(widths), figsize=(3.7 * len(widths), 6.0), layout="constrained",
+                             sharex=True, sharey="row", squeeze=False)
+    for j, width in enumerate(widths):
+        top, bottom = axes[0, j], axes[1, j]
+        top.plot(result.grid, result.functions[j].T, color=PALETTE[0], lw=0.7, alpha=0.45)
+        top.set_title(f"width {width}: {result.functions.shape[1]} initializations", fontsize="medium")
+        for s in range(result.trained.shape[1]):
+            bottom.plot(result.grid, result.trained[j, s], color=PALETTE[s % len(PALETTE)], lw=1.4,
+                        label="network" if s == 0 else None)
+            bottom.plot(result.grid, result.trained_linear[j, s], "--", color="0.15", lw=1.0,
+                        label="linearization" if s == 0 else None)
+        bottom.plot(result.x, result.y, "o", color="black", ms=6, zorder=5, label="training points")
+        bottom.set_title(f"width {width}: trained ({result.trained.shape[1]} seeds)", fontsize="medium")
+        bottom.set_xlabel("input x")
+    axes[0, 0].set_ylabel("f(w$_0$, x)")
+    axes[1, 0].set_ylabel("f(w$_T$, x)")
+    axes[1, 0].legend(fontsize="small", loc="lower left")
+    return fig
+
+
+def kernelregime_weight_change(result) -> Figure:
+    """Relative weight change ||w_k - w_0|| / ||w_0|| along training per width, and at the end against width.
+
+    `result` is a `pathkernel.experiments.lazy_training.Result`.
+    """
+    style()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.5, 4.2), layout="constrained")
+    colours = sns.color_palette("viridis", len(result.config.widths))
+    for i, width in enumerate(result.config.widths):
+        left.semilogy(result.times[1:], result.weight_change[i, :, 1:].mean(0), color=colours[i], label=f"m = {width}")
+    left.set(xlabel="time t = lr $\\times$ step", ylabel="$\\|w_k - w_0\\| \\,/\\, \\|w_0\\|$")
+    left.set_title("(a) along training (mean over seeds)", loc="left", fontsize="medium")
+    left.legend(fontsize="small", ncol=2)
+    widths = np.asarray(result.config.widths, dtype=float)
+    final = result.weight_change[:, :, -1]
+    for s in range(final.shape[1]):
+        right.loglog(widths, final[:, s], "o", color=PALETTE[0], alpha=0.4, ms=4, label="one seed" if s == 0 else None)
+    right.loglog(widths, final.mean(1), "s", color=PALETTE[0], label="mean over seeds")
+    _kernelregime_fit(right, widths, result.weight_slope, result.weight_intercept, PALETTE[0],
+                      f"fit: slope {result.weight_slope:.2f}")
+    right.set(xlabel="width m", ylabel="$\\|w_T - w_0\\| \\,/\\, \\|w_0\\|$")
+    right.set_title(f"(b) after training (t = {result.times[-1]:g})", loc="left", fontsize="medium")
+    right.legend(fontsize="small")
+    return fig
+
+
+def kernelregime_linearization(result) -> Figure:
+    """Distance between the network and its linearization: along training, against width, against alpha.
+
+    The inverse relative scale kappa of Chizat & Bach is drawn beside the final distances.
+    `result` is a `pathkernel.experiments.lazy_training.Result`.
+    """
+    style()
+    fig, axes = plt.subplots(1, 3, figsize=(15.0, 4.3), layout="constrained")
+    colours = sns.color_palette("viridis", len(result.config.widths))
+    for i, width in enumerate(result.config.widths):
+        axes[0].semilogy(result.times[1:], result.distance[i, :, 1:].mean(0), color=colours[i], label=f"m = {width}")
+    axes[0].set(xlabel="time t = lr $\\times$ step", ylabel="RMS$_x$ |f(w$_k$, x) $-$ f$_{lin}$(w$_k$, x)|")
+    axes[0].set_title("(a) network vs linearization along training", loc="left", fontsize="medium")
+    axes[0].legend(fontsize="small", ncol=3, loc="lower right")
+    widths = np.asarray(result.config.widths, dtype=float)
+    final = result.distance[:, :, -1]
+    ax = axes[1]
+    for s in range(final.shape[1]):
+        ax.loglog(widths, final[:, s], "o", color=PALETTE[0], alpha=0.4, ms=4,
+                  label="distance, one seed" if s == 0 else None)
+    ax.loglog(widths, final.mean(1), "s", color=PALETTE[0], label="distance, mean")
+    _kernelregime_fit(ax, widths, result.distance_slope, result.distance_intercept, PALETTE[0],
+                      f"fit: slope {result.distance_slope:.2f}")
+    ax.loglog(widths, result.kappa, "^", color=PALETTE[3], label="$\\kappa(w_0)$ (seed 0)")
+    ax.set(xlabel="width m", ylabel="distance (RMS) and $\\kappa$")
+    ax.set_title("(b) at the end, against the width", loc="left", fontsize="medium")
+    ax.legend(fontsize="small")
+    ax = axes[2]
+    alphas = np.asarray(result.config.alphas)
+    ax.loglog(alphas, result.alpha_distance[:, -1], "s", color=PALETTE[2], label="distance")
+    large = alphas >= 1
+    _kernelregime_fit(ax, alphas[large], result.alpha_slope, result.alpha_intercept, PALETTE[2],
+                      f"fit on $\\alpha \\geq 1$: slope {result.alpha_slope:.2f}")
+    ax.loglog(alphas, result.alpha_kappa, "^", color=PALETTE[3], label="$\\kappa_\\alpha(w_0)$")
+    ax.set(xlabel="output scale $\\alpha$ (step lr / $\\alpha^2$)", ylabel="distance (RMS) and $\\kappa$")
+    ax.set_title(f"(c) at the end, against $\\alpha$ (m = {result.config.alpha_width})", loc="left", fontsize="medium")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def kernelregime_toy(result) -> Figure:
+    """The blog's 1-parameter model: alpha f against its tangent line, and the normalized losses with their minima.
+
+    `result` is a `pathkernel.experiments.output_scale.Result`.
+    """
+    style()
+    config = result.config
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 4.3), layout="constrained")
+    colours = sns.color_palette("rocket_r", len(config.toy_alphas) + 1)[1:]
+    for a, alpha in enumerate(config.toy_alphas):
+        left.plot(result.toy_w, result.toy_f[a], color=colours[a], label=f"$\\alpha$ = {alpha:g}")
+        left.plot(result.toy_w, result.toy_linear[a], "--", color=colours[a], lw=1)
+        right.plot(result.toy_w, result.toy_loss[a], color=colours[a], label=f"$\\alpha$ = {alpha:g}")
+        right.plot(result.toy_w, result.toy_loss_linear[a], "--", color=colours[a], lw=1)
+        right.plot(result.toy_minimum[a], 0, "o", color=colours[a], ms=6)
+        right.plot(result.toy_minimum_linear[a], 0, "x", color=colours[a], ms=7)
+    for ax in (left, right):
+        ax.axvline(0.4, color="0.5", ls=":", lw=1)
+        ax.set_xlabel("weight w ($w_0$ = 0.4 dotted)")
+    left.axhline(config.toy_target, color="0.3", lw=0.8, ls="-.", label=f"target $\\bar y$ = {config.toy_target:g}")
+    left.set_ylim(-2.5, 2.5)
+    left.set_ylabel(f"$\\alpha$ f(x = {config.toy_x:g}, w)   (dashed: tangent line)")
+    left.set_title("(a) the scaled model and its linearization", loc="left", fontsize="medium")
+    left.legend(fontsize="small", loc="lower right")
+    right.set_ylim(-0.02, 0.6)
+    right.set_ylabel("($\\alpha$ f $-$ $\\bar y$)$^2$ / (2 $\\alpha^2$)   (dashed: linearized)")
+    right.set_title("(b) normalized losses; minima: o model, x linearized", loc="left", fontsize="medium")
+    right.legend(fontsize="small", loc="upper right")
+    return fig
+
+
+def _kernelregime_ellipse(centre: np.ndarray, kernel: np.ndarray, level: float) -> np.ndarray:
+    """Points (200, 2) of {u : (u - centre)^T kernel (u - centre) = level}."""
+    values, vectors = np.linalg.eigh(kernel)
+    angle = np.linspace(0, 2 * np.pi, 200)
+    unit = np.stack([np.cos(angle), np.sin(angle)], 1) * np.sqrt(level / values)
+    return centre + unit @ vectors.T
+
+
+def kernelregime_ellipses(result) -> Figure:
+    """Two data points: the 2 x 2 tangent kernel as an ellipse along training, for each alpha, with the outputs.
+
+    Each ellipse is the level set through the starting point of the quadratic
+    (u - y)^T K_{w_k} (u - y), coloured by training time; solid: the outputs f(w_k, X); dashed:
+    the kernel-regime ODE with K_{w_0}. `result` is a `pathkernel.experiments.output_scale.Result`.
+    """
+    style()
+    alphas = result.config.alphas
+    fig, axes = plt.subplots(1, len(alphas), figsize=(3.2 * len(alphas), 3.9), layout="constrained",
+                             sharex=True, sharey=True, squeeze=False)
+    colours = sns.color_palette("viridis", len(result.kernel_steps))
+    level = float(result.y @ result.kernels[0, 0] @ result.y)
+    for a, alpha in enumerate(alphas):
+        ax = axes[0, a]
+        for c, step in enumerate(result.kernel_steps):
+            points = _kernelregime_ellipse(result.y, result.kernels[a, c], level)
+            ax.plot(points[:, 0], points[:, 1], color=colours[c], lw=1.1,
+                    label=f"t = {result.times[step]:g}" if a == 0 else None)
+        ax.plot(result.outputs[a, :, 0], result.outputs[a, :, 1], color="crimson", lw=1.6,
+                label="outputs f(w$_k$, X)" if a == 0 else None)
+        ax.plot(result.ode[:, 0] + result.y[0], result.ode[:, 1] + result.y[1], "--", color="black", lw=1.1,
+                label="ODE, fixed K$_{w_0}$" if a == 0 else None)
+        ax.plot(*result.y, "*", color="black", ms=10)
+        ax.plot(0, 0, "o", color="crimson", ms=4)
+        ax.set_aspect("equal")
+        ax.set_title(f"$\\alpha$ = {alpha:g}: $\\|K_T - K_0\\| / \\|K_0\\|$ = {result.kernel_change[a]:.1%}",
+                     fontsize="small")
+        ax.set_xlabel("output at $x_1$")
+    axes[0, 0].set_ylabel("output at $x_2$")
+    fig.legend(loc="outside lower center", ncol=len(result.kernel_steps) + 2, fontsize="small", frameon=False)
+    return fig
+
+
+def kernelregime_ode(result) -> Figure:
+    """The kernel-regime ODE u(t) = exp(-t K_0 / n) u(0) against the real trajectory, and the gap against alpha.
+
+    `result` is a `pathkernel.experiments.output_scale.Result`.
+    """
+    style()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 4.2), layout="constrained")
+    alphas = np.asarray(result.config.alphas)
+    residuals = result.outputs - result.y
+    for a, ls in ((0, "-"), (len(alphas) - 1, "-.")):
+        for i in range(2):
+            left.plot(result.times, residuals[a, :, i], ls, color=PALETTE[i], lw=1.5,
+                      label=f"$u_{i + 1}$, network, $\\alpha$ = {alphas[a]:g}")
+    for i in range(2):
+        left.plot(result.times, result.ode[:, i], ":", color="black", lw=1.5,
+                  label="exp($-t K_0 / n$) u(0)" if i == 0 else None)
+    left.set(xlabel="time t = lr $\\times$ step", ylabel="residual u = f(w, X) $-$ y")
+    left.set_title("(a) residuals of the two points", loc="left", fontsize="medium")
+    left.legend(fontsize="small")
+    right.loglog(alphas, result.ode_gap, "o", color=PALETTE[0], label="max$_t$ |u $-$ ODE| (expm)")
+    right.loglog(alphas, result.linear_gap, "s", color=PALETTE[2], label="max$_k$ |u $-$ fixed-kernel GD|")
+    large = alphas >= 1
+    _kernelregime_fit(right, alphas[large], result.gap_slope, result.gap_intercept, PALETTE[2],
+                      f"fit on $\\alpha \\geq 1$: slope {result.gap_slope:.2f}")
+    right.axhline(result.discretization_gap, color="0.4", ls=":", lw=1.2,
+                  label=f"fixed-kernel GD vs ODE (step lr = {result.config.lr:g})")
+    right.set(xlabel="output scale $\\alpha$ (step lr / $\\alpha^2$)", ylabel="gap")
+    right.set_title("(b) distance to the kernel regime", loc="left", fontsize="medium")
+    right.legend(fontsize="small")
+    return fig
+
+
+def kernelregime_ntk_limit(result) -> Figure:
+    """Relative error of the empirical NTK at width m against the analytic infinite-width NTK, ReLU and erf.
+
+    `result` is a `pathkernel.experiments.ntk_limit.Result`.
+    """
+    style()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
+    widths = np.asarray(result.config.widths, dtype=float)
+    for a, activation in enumerate(result.activations):
+        errors = result.kernel_error[a]
+        jitter = widths * 1.04 ** (a - 0.5)
+        for s in range(errors.shape[1]):
+            ax.loglog(jitter, errors[:, s], "o", color=PALETTE[a], alpha=0.3, ms=3)
+        ax.loglog(widths, errors.mean(1), "s", color=PALETTE[a], label=f"{activation}: mean over seeds")
+        _kernelregime_fit(ax, widths, result.kernel_slope[a], result.kernel_intercept[a], PALETTE[a],
+                          f"{activation}: fit, slope {result.kernel_slope[a]:.2f}")
+    reference = np.exp(np.mean(result.kernel_intercept)) * widths**-0.5
+    ax.loglog(widths, reference, ":", color="0.3", label="$m^{-1/2}$")
+    ax.set(xlabel="width m", ylabel="$\\|K_m - \\Theta\\|_F \\,/\\, \\|\\Theta\\|_F$")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def kernelregime_regression(result) -> Figure:
+    """Kernel regression with the analytic NTK against trained centred networks of growing width.
+
+    `result` is a `pathkernel.experiments.ntk_limit.Result`.
+    """
+    style()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11.5, 4.3), layout="constrained",
+                                      gridspec_kw={"width_ratios": [1.5, 1]})
+    colours = sns.color_palette("viridis", len(result.config.regression_widths))
+    for i, width in enumerate(result.config.regression_widths):
+        for s in range(result.networks.shape[1]):
+            left.plot(result.grid, result.networks[i, s], color=colours[i], lw=1.0, alpha=0.8,
+                      label=f"network, m = {width}" if s == 0 else None)
+    left.plot(result.grid, result.analytic, color="black", lw=1.8, label=f"analytic NTK flow, t = {result.time:g}")
+    left.plot(result.grid, result.kernel_regression, "--", color="crimson", lw=1.3,
+              label="kernel regression (t = $\\infty$)")
+    left.plot(result.x, result.y, "o", color="black", ms=6, zorder=5, label="training points")
+    left.set(xlabel="input x", ylabel="prediction")
+    left.set_title("(a) predictions", loc="left", fontsize="medium")
+    left.legend(fontsize="small")
+    widths = np.asarray(result.config.regression_widths, dtype=float)
+    for s in range(result.network_error.shape[1]):
+        right.loglog(widths, result.network_error[:, s], "o", color=PALETTE[0], alpha=0.4, ms=4,
+                     label="one seed" if s == 0 else None)
+    right.loglog(widths, result.network_error.mean(1), "s", color=PALETTE[0], label="mean over seeds")
+    _kernelregime_fit(right, widths, result.regression_slope, result.regression_intercept, PALETTE[0],
+                      f"fit: slope {result.regression_slope:.2f}")
+    right.set(xlabel="width m", ylabel="RMS$_x$ |network $-$ analytic|")
+    right.xaxis.set_minor_formatter(NullFormatter())
+    right.set_xticks(widths, labels=[f"{w:g}" for w in widths])
+    right.set_title("(b) distance to the analytic prediction", loc="left", fontsize="medium")
+    right.legend(fontsize="small")
+    return fig
+
+
+# --- Chapter "How the kernel evolves" (experiments.kernel_evolution, kernel_evolution_digits) ---
+
+
+def _kernel_image(ax, kernel: np.ndarray, title: str, *, vmin: float, ticks=None, labels=None):
+    """A normalized kernel matrix as an image (viridis, vmax 1), optional block ticks."""
+    image = ax.imshow(kernel, cmap="viridis", vmin=vmin, vmax=1.0, interpolation="nearest")
+    ax.set_title(title, fontsize="medium")
+    ax.grid(False)
+    if ticks is None:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    else:
+        ax.set_xticks(ticks, labels=labels, fontsize="x-small")
+        ax.set_yticks(ticks, labels=labels, fontsize="x-small")
+    return image
+
+
+def kernelevolution_neighbours(result) -> Figure:
+    """Neighbourhoods of anchor points on the disk / circle task: the data and the trained
+    network's sign regions, the k Euclidean nearest neighbours of each anchor, and its k
+    nearest under the normalized tangent kernel at initialization, mid-training and the end.
+
+    `result` is a `pathkernel.experiments.kernel_evolution.Result`.
+    """
+    style()
+    fig, axes = plt.subplots(1, 5, figsize=(17.0, 4.0), layout="constrained", sharex=True, sharey=True)
+    colours = {-1: PALETTE[0], 1: PALETTE[1]}
+    anchor_colours = [PALETTE[j] for j in (2, 3, 4, 6)]
+    axes[0].contourf(result.grid_x, result.grid_y, np.sign(result.grid_f), levels=[-2, 0, 2],
+                     colors=[colours[-1], colours[1]], alpha=0.2)
+    axes[0].contour(result.grid_x, result.grid_y, result.grid_f, levels=[0], colors="0.2", linewidths=1)
+    for label, name in ((-1, "disk (-1)"), (1, "circle (+1)")):
+        mask = result.y == label
+        axes[0].scatter(result.x[mask, 0], result.x[mask, 1], s=8, color=colours[label], label=name)
+    axes[0].legend(fontsize="x-small", loc="lower left", framealpha=0.9)
+    axes[0].set_title(f"(a) data, trained network\n(test accuracy {result.test_accuracy:.0%})", fontsize="medium")
+    panels = [("(b) Euclidean", result.euclidean, result.euclidean_homogeneity, result.euclidean_mean_homogeneity)]
+    names = ("initialization", "mid-training", "end")
+    for j, step in enumerate(result.checkpoints):
+        panels.append((f"({'cde'[j]}) kernel, {names[j]} (step {step})", result.neighbours[j],
+                       result.homogeneity[j], result.mean_homogeneity[j]))
+    for ax, (title, neighbours, per_anchor, mean) in zip(axes[1:], panels):
+        ax.scatter(result.x[:, 0], result.x[:, 1], s=5, color="0.82")
+        for a, colour in enumerate(anchor_colours[: len(result.anchors)]):
+            ax.scatter(result.x[neighbours[a], 0], result.x[neighbours[a], 1], s=12, color=colour,
+                       label=f"({result.anchors[a, 0]:g}, {result.anchors[a, 1]:g}): {per_anchor[a]:.0%}")
+        ax.set_title(f"{title}\nmean homogeneity {mean:.0%}", fontsize="medium")
+        ax.legend(fontsize="xx-small", loc="lower left", framealpha=0.9, title="anchor: homogeneity",
+                  title_fontsize="xx-small")
+    for ax in axes:
+        ax.scatter(result.anchors[:, 0], result.anchors[:, 1], marker="x", s=60, color="black", linewidths=2,
+                   zorder=5)
+        ax.set_aspect("equal")
+        ax.tick_params(labelsize="x-small")
+    return fig
+
+
+def kernelevolution_waves(result) -> Figure:
+    """Regression of sin x (top) and a square wave (bottom): predictions at initialization and
+    after training, and the normalized tangent kernel on the training points (ordered by x)
+    at both ends.
+
+    `result` is a `pathkernel.experiments.kernel_evolution.Result`.
+    """
+    style()
+    fig, axes = plt.subplots(2, 3, figsize=(13.0, 7.6), layout="constrained",
+                             gridspec_kw={"width_ratios": [1.5, 1, 1]})
+    vmin = float(result.wave_kernel.min())
+    extent = (result.wave_x[0], result.wave_x[-1], result.wave_x[-1], result.wave_x[0])
+    for r, name in enumerate(("sin x", "square wave")):
+        ax = axes[r, 0]
+        ax.plot(result.wave_grid, result.wave_truth[r], color="0.3", lw=1, label="target")
+        ax.plot(result.wave_grid, result.wave_prediction[r, 0], color=PALETTE[0], ls="--", label="initialization")
+        ax.plot(result.wave_grid, result.wave_prediction[r, 1], color=PALETTE[1],
+                label=f"trained (RMSE {result.wave_rmse[r]:.3f})")
+        ax.plot(result.wave_x, result.wave_y[r], "o", color="0.3", markersize=3, label="training points")
+        ax.set_title(f"({'ad'[r]}) {name}: predictions", fontsize="medium", loc="left")
+        ax.set_xlabel("x")
+        ax.legend(fontsize="x-small", loc="upper left")
+        for c, when in enumerate(("initialization", "trained")):
+            image = axes[r, 1 + c].imshow(result.wave_kernel[r, c], cmap="viridis", vmin=vmin, vmax=1.0,
+                                          extent=extent, interpolation="nearest")
+            axes[r, 1 + c].set_title(f"({'bcef'[2 * r + c]}) {name}: kernel, {when}", fontsize="medium")
+            axes[r, 1 + c].set_xlabel("x")
+            axes[r, 1 + c].grid(False)
+            axes[r, 1 + c].tick_params(labelsize="x-small")
+    fig.colorbar(image, ax=axes[:, 2], shrink=0.6, label="normalized tangent kernel")
+    return fig
+
+
+def kernelevolution_svm(result) -> Figure:
+    """A linear SVM on the tangent features of the trained network (top) against an RBF SVM on
+    the inputs (bottom), on the circle task (left) and the ellipse 100 x1^2 + x2^2 (right):
+    decision regions, boundary, training points, test accuracy.
+
+    `result` is a `pathkernel.experiments.kernel_evolution.Result`.
+    """
+    style()
+    fig, axes = plt.subplots(2, 2, figsize=(9.0, 8.4), layout="constrained")
+    colours = {-1: PALETTE[0], 1: PALETTE[1]}
+    methods = ("linear SVM on tangent features", "RBF SVM on inputs")
+    for c, task in enumerate(("circle", "ellipse $100 x_1^2 + x_2^2$")):
+        gx, gy = result.svm_grid_x[c], result.svm_grid_y[c]
+        for r, method in enumerate(methods):
+            ax = axes[r, c]
+            values = result.svm_decision[c, r]
+            ax.contourf(gx, gy, np.sign(values), levels=[-2, 0, 2], colors=[colours[-1], colours[1]], alpha=0.2)
+            ax.contour(gx, gy, values, levels=[0], colors="0.2", linewidths=1)
+            for label in (-1, 1):
+                mask = result.svm_y[c] == label
+                ax.scatter(result.svm_x[c, mask, 0], result.svm_x[c, mask, 1], s=7, color=colours[label])
+            ax.set_title(f"{task}: {method}\ntest accuracy {result.accuracies[c, 1 + r]:.1%} "
+                         f"(network {result.accuracies[c, 0]:.1%})", fontsize="small")
+            ax.tick_params(labelsize="x-small")
+            ax.set_xlim(gx[0], gx[-1])
+            ax.set_ylim(gy[0], gy[-1])
+    return fig
+
+
+def _class_ticks(labels: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    classes = np.unique(labels)
+    return np.array([np.flatnonzero(labels == c).mean() for c in classes]), [str(c) for c in classes]
+
+
+def kernelevolution_digits(result) -> Figure:
+    """Normalized (trace) tangent kernel of held-out handwritten digits ordered by class, at
+    initialization and after training on the ten classes.
+
+    `result` is a `pathkernel.experiments.kernel_evolution_digits.Result`.
+    """
+    style()
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.6), layout="constrained")
+    ticks, labels = _class_ticks(result.show_labels)
+    vmin = float(result.class_kernel.min())
+    for ax, kernel, contrast, when in zip(axes, result.class_kernel, result.class_contrast,
+                                          ("(a) initialization", "(b) trained")):
+        image = _kernel_image(ax, kernel, f"{when}\nwithin classes {contrast[0]:.2f}, between {contrast[1]:.2f}",
+                              vmin=vmin, ticks=ticks, labels=labels)
+    fig.colorbar(image, ax=axes, shrink=0.8, label="normalized tangent kernel (trace)")
+    return fig
+
+
+def kernelevolution_umap(result) -> Figure:
+    """UMAP embeddings of tangent features of held-out digits, for a network trained on the
+    digits 0-4: all digits at initialization, the seen digits after training, all digits
+    after training (seen: dots, unseen: crosses).
+
+    `result` is a `pathkernel.experiments.kernel_evolution_digits.Result`.
+    """
+    style()
+    fig, axes = plt.subplots(1, 3, figsize=(15.0, 4.8), layout="constrained")
+    colours = sns.color_palette("tab10", 10)
+    titles = ("(a) initialization, digits 0-9", "(b) trained on 0-4, digits 0-4", "(c) trained on 0-4, digits 0-9")
+    scores = {0: 0, 2: 1}
+    for j, (ax, title) in enumerate(zip(axes, titles)):
+        embedding = result.embeddings[j]
+        for digit in range(10):
+            mask = (result.umap_labels == digit) & np.isfinite(embedding[:, 0])
+            if not mask.any():
+                continue
+            seen = digit < 5
+            ax.scatter(embedding[mask, 0], embedding[mask, 1], s=14 if seen else 20, marker="o" if seen else "x",
+                       color=colours[digit], label=str(digit))
+        if j in scores:
+            s = result.embedding_silhouette[scores[j]]
+            title += f"\nsilhouette seen {s[0]:.2f}, unseen {s[1]:.2f}"
+        ax.set_title(title, fontsize="medium")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_aspect("equal", adjustable="datalim")
+    axes[2].legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5), title="digit",
+                   title_fontsize="x-small", markerscale=1.2)
+    return fig
+
+
+def kernelevolution_printed(result) -> Figure:
+    """Handwritten against printed digits: examples, the normalized (trace) tangent kernel on
+    blocks handwritten 0, printed 0, handwritten 1, ... at initialization and after training,
+    and the confusion matrix of the trained network on printed digits.
+
+    `result` is a `pathkernel.experiments.kernel_evolution_digits.Result`.
+    """
+    style()
+    fig = plt.figure(figsize=(16.0, 6.4), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1, 3.6])
+    examples = top.subplots(1, 20)
+    for d in range(10):
+        for j, (image, kind) in enumerate(((result.handwritten_examples[d], "hand"),
+                                           (result.printed_examples[d], "print"))):
+            ax = examples[2 * d + j]
+            ax.imshow(image.reshape(8, 8), cmap="gray_r", vmin=0, vmax=16, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            ax.set_title(f"{d} {kind}", fontsize="xx-small")
+    axes = bottom.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 0.95]})
+    starts = np.flatnonzero(np.diff(np.r_[-1, result.mixed_labels * 2 + result.mixed_printed]))
+    block = np.diff(np.r_[starts, len(result.mixed_labels)])
+    ticks = starts + block / 2 - 0.5
+    labels = [f"{d}{'p' if p else 'h'}" for d, p in zip(result.mixed_labels[starts], result.mixed_printed[starts])]
+    vmin = float(result.mixed_kernel.min())
+    for ax, kernel, contrast, when in zip(axes[:2], result.mixed_kernel, result.cross_contrast,
+                                          ("(a) initialization", "(b) trained on handwritten digits")):
+        image = _kernel_image(ax, kernel, f"{when}\nhandwritten-printed: same digit {contrast[0]:.2f}, "
+                              f"different {contrast[1]:.2f}", vmin=vmin, ticks=ticks, labels=labels)
+        ax.tick_params(axis="x", labelrotation=90)
+    bottom.colorbar(image, ax=axes[:2], shrink=0.8, label="normalized tangent kernel (trace)")
+    sns.heatmap(result.confusion, ax=axes[2], annot=True, fmt="d", cmap="mako_r", cbar=False, square=True,
+                annot_kws={"fontsize": "x-small"})
+    axes[2].set_xlabel("predicted digit")
+    axes[2].set_ylabel("printed digit")
+    axes[2].set_title(f"(c) trained network on printed digits\naccuracy {result.printed_accuracy:.0%} "
+                      f"(handwritten test {result.test_accuracy:.0%})", fontsize="medium")
+    return fig
+
+
+# --- Chapter "Shape filling in 2D" (experiments.shape_filling) ------------------
+
+_SUITE_LABELS = {
+    "shapes": "several shapes (number of shapes)",
+    "nesting": "holes (nested boundary curves)",
+    "spiral": "spirals (turns)",
+    "branches": "branches (strokes; training: 1 to 4)",
+    "size": "larger images (size / training size)",
+}
+
+
+def _probability_panel(ax, image: np.ndarray, title: str) -> None:
+    """A [0, 1] image (1 black), no ticks, with a title."""
+    _image_panel(ax, np.repeat(1.0 - np.clip(image, 0, 1)[..., None], 3, axis=-1), title)
+
+
+def shapefilling_examples(result) -> Figure:
+    """In-distribution test images: the network's input (the filtered boundary), its
+    prediction (probability) and the ground truth, with each image's IoU.
+
+    `result` is a `pathkernel.experiments.shape_filling.Result`.
+    """
+    style()
+    k = len(result.examples_input)
+    fig, axes = plt.subplots(3, k, figsize=(2.4 * k, 7.6), layout="constrained", squeeze=False)
+    for j in range(k):
+        _probability_panel(axes[0, j], result.examples_input[j], "input (boundary)")
+        _probability_panel(axes[1, j], result.examples_prediction[j],
+                           f"prediction, IoU {result.test_iou[j]:.3f}\n(interior {result.test_interior_iou[j]:.3f})")
+        _probability_panel(axes[2, j], result.examples_target[j], "ground truth")
+    return fig
+
+
+def shapefilling_failures(result) -> Figure:
+    """The network's worst image at the highest complexity of each out-of-distribution
+    suite: input, prediction (probability), ground truth, and its IoU.
+
+    `result` is a `pathkernel.experiments.shape_filling.Result`.
+    """
+    style()
+    names = result.suite_names
+    fig, axes = plt.subplots(3, len(names), figsize=(2.4 * len(names), 7.6), layout="constrained", squeeze=False)
+    for j, name in enumerate(names):
+        last = np.flatnonzero(~np.isnan(result.complexity[j]))[-1]
+        worst = np.nanmin(result.ood_iou[j, last])
+        _probability_panel(axes[0, j], result.worst_input[j], f"{name} = {result.complexity[j, last]:g}\ninput")
+        _probability_panel(axes[1, j], result.worst_prediction[j], f"prediction\nIoU {worst:.2f}")
+        _probability_panel(axes[2, j], result.worst_target[j], "ground truth")
+    return fig
+
+
+def shapefilling_complexity(result) -> Figure:
+    """Mean IoU against the complexity parameter of each out-of-distribution suite: the
+    network (all pixels, and without the target's rim; the band is the 10-90% range over
+    images), its in-distribution IoU, and the three oracles (nesting depth, flood fill,
+    naive parity scan of Eq. 10) run on the boundary at the drawing resolution.
+
+    `result` is a `pathkernel.experiments.shape_filling.Result`.
+    """
+    style()
+    names = result.suite_names
+    fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 3.9), layout="constrained",
+                             sharey=True, squeeze=False)
+    oracle_styles = [("nesting-depth parity", PALETTE[2], "-"), ("flood fill", PALETTE[4], "--"),
+                     ("naive parity scan", PALETTE[3], ":")]
+    for j, (ax, name) in enumerate(zip(axes[0], names)):
+        keep = ~np.isnan(result.complexity[j])
+        x = result.complexity[j, keep]
+        for m, (label, colour, dash) in enumerate(oracle_styles):
+            ax.plot(x, result.oracle_iou[j, keep, m], dash, color=colour, lw=1.6, label=label)
+        scores = result.ood_iou[j, keep]
+        ax.fill_between(x, np.quantile(scores, 0.1, axis=1), np.quantile(scores, 0.9, axis=1),
+                        color=PALETTE[0], alpha=0.2, lw=0)
+        ax.plot(x, scores.mean(axis=1), "o-", color=PALETTE[0], label="U-Net")
+        ax.plot(x, result.ood_interior_iou[j, keep].mean(axis=1), "s--", color=PALETTE[1], markersize=4,
+                label="U-Net, without the rim")
+        ax.axhline(result.test_iou.mean(), color=PALETTE[0], lw=0.8, ls="-.", alpha=0.7,
+                   label="U-Net in distribution")
+        ax.set_xlabel(_SUITE_LABELS.get(name, name), fontsize="small")
+        ax.set_xticks(x, labels=[f"{v:g}" for v in x])
+        ax.tick_params(labelsize="x-small")
+    axes[0, 0].set_ylabel("mean IoU")
+    axes[0, 0].set_ylim(min(0.0, np.nanmin(result.oracle_iou) - 0.05), 1.03)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=6, fontsize="small", frameon=False)
+    return fig
