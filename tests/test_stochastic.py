@@ -1,0 +1,181 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import spearmanr
+
+from pathkernel import plots
+from pathkernel.data import ball_sphere
+from pathkernel.experiments import stochastic
+from pathkernel.experiments.discrete_theorem import query_points
+from reference import load_flat, naive_jacobian
+
+
+def tiny_config(**changes):
+    base = dict(scale="quick", n=8, width=6, batch_size=4, time=0.2, base_lrs=(0.1, 0.05, 0.025), n_query=5,
+                seeds=4, expectation_lr=0.1, expectation_steps=3, compare_lr=0.1, compare_steps=4, fit_max_lr=0.1)
+    return stochastic.Config(**{**base, **changes})
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return tiny_config(), stochastic.run(tiny_config(), seed=1)
+
+
+def naive_contributions(path, queries):
+    """(m, n) -sum_k lr_k chi_k(i) l'_{k,i} K_k(x, x_i) and (m, n) sum_k lr_k chi_k(i) K_k(x, x_i) for an
+    SGD path on the squared error, with one backward pass per example (no package kernels)."""
+    n = path.x.shape[0]
+    contribution = torch.zeros(queries.shape[0], n, dtype=queries.dtype)
+    kernel = torch.zeros_like(contribution)
+    for k in range(path.steps):
+        model = load_flat(path.model, path.params[k])
+        rows = path.batches[k].tolist()
+        J_train = naive_jacobian(model, path.x[rows])[:, 0]
+        J_query = naive_jacobian(model, queries)[:, 0]
+        with torch.no_grad():
+            lprime = (model(path.x[rows])[:, 0] - path.y[rows]) / len(rows)
+        K = J_query @ J_train.T
+        contribution[:, rows] -= path.lrs[k] * K * lprime
+        kernel[:, rows] += path.lrs[k] * K
+    return contribution, kernel
+
+
+def test_block_mean_error_follows_the_square_root_law():
+    samples = np.random.default_rng(0).normal(size=(4096, 3))
+    counts = np.array([1, 4, 16, 64])
+    error = stochastic.block_mean_error(samples, counts)
+    np.testing.assert_allclose(error, 1 / np.sqrt(counts), rtol=0.15)
+
+
+def test_block_mean_error_and_block_rms_against_loops():
+    samples = np.random.default_rng(1).normal(size=(12, 2)) + 3.0
+    grand = samples.mean(0)
+    for count in (1, 2, 3, 6):
+        blocks = [samples[b * count : (b + 1) * count].mean(0) for b in range(12 // count)]
+        squares = [((block - grand) ** 2).mean() for block in blocks]
+        expected = math.sqrt(sum(squares) / len(squares) / (1 - count / 12))
+        assert stochastic.block_mean_error(samples, np.array([count]))[0] == pytest.approx(expected, rel=1e-12)
+        rms = math.sqrt(sum((block**2).mean() for block in blocks) / len(blocks))
+        assert stochastic.block_rms(samples, np.array([count]))[0] == pytest.approx(rms, rel=1e-12)
+    with pytest.raises(ValueError, match="count=7"):
+        stochastic.block_mean_error(samples, np.array([7]))
+
+
+def test_rank_correlations_match_scipy_spearman_with_ties():
+    rng = np.random.default_rng(2)
+    contribution = rng.normal(size=(3, 2, 30))
+    contribution[1] = contribution[0] + 0.3 * rng.normal(size=(2, 30))
+    contribution[2, :, :10] = 0.0  # ties
+    rho = stochastic.rank_correlations(contribution)
+    assert rho.shape == (2, 3, 3)
+    for j in range(2):
+        for a in range(3):
+            for b in range(3):
+                assert rho[j, a, b] == pytest.approx(spearmanr(contribution[a, j], contribution[b, j]).statistic, abs=1e-12)
+
+
+def test_fit_order_recovers_a_power_law():
+    lrs = np.array([0.4, 0.2, 0.1, 0.05])
+    slope, intercept = stochastic.fit_order(lrs, 3.0 * lrs**1.5, max_lr=0.2)
+    assert slope == pytest.approx(1.5, abs=1e-12) and intercept == pytest.approx(math.log(3.0), abs=1e-12)
+
+
+def test_learning_rates_are_tied_to_the_base_rate():
+    config = tiny_config()
+    assert [stochastic.learning_rate(config, o, 0.2) for o in stochastic.OPTIMIZERS] == pytest.approx(
+        [0.2, 0.2, 0.2 * (1 - config.momentum), 0.2 * config.adam_scale])
+    with pytest.raises(ValueError, match="'rmsprop'"):
+        stochastic.learning_rate(config, "rmsprop", 0.1)
+
+
+@pytest.mark.parametrize("changes, match", [
+    (dict(batch_size=8), "batch_size=8"),
+    (dict(seeds=2), "seeds=2"),
+    (dict(base_lrs=(0.4, 0.2), fit_max_lr=0.2), "fit_max_lr"),
+    (dict(momentum=1.0), "momentum=1.0"),
+])
+def test_config_rejects_bad_values(changes, match):
+    with pytest.raises(ValueError, match=match):
+        tiny_config(**changes)
+
+
+def test_residual_study_against_a_per_step_reference(tiny):
+    config, result = tiny
+    x, y = ball_sphere(config.n, seed=1)
+    xq = query_points(config.n_query, config.query_radius, 2)
+    a = stochastic.OPTIMIZERS.index("adam")
+    path = stochastic.train_path(config, x, y, "adam", stochastic.learning_rate(config, "adam", 0.1), 2,
+                                 init_seed=1, batch_seed=1)
+    assert result.steps.tolist() == [2, 4, 8]
+    first_order = torch.zeros(config.n_query, dtype=x.dtype)
+    for k in range(path.steps):
+        first_order += naive_jacobian(load_flat(path.model, path.params[k]), xq)[:, 0] @ (path.params[k + 1] - path.params[k])
+    with torch.no_grad():
+        change = load_flat(path.model, path.params[-1])(xq)[:, 0] - load_flat(path.model, path.params[0])(xq)[:, 0]
+    assert result.residual[a, 0] == pytest.approx((change - first_order).abs().max().item(), rel=1e-9)
+    assert result.residual_exact.max() < 1e-13
+    assert np.all(result.residual > 1e3 * result.residual_exact)
+
+
+def test_expectation_study_against_naive_per_seed_loops(tiny):
+    config, result = tiny
+    x, y = ball_sphere(config.n, seed=1)
+    queries = torch.tensor(config.queries, dtype=x.dtype)
+    contributions, kernels, predictions = [], [], []
+    for s in range(config.seeds):
+        path = stochastic.train_path(config, x, y, "sgd", config.expectation_lr, config.expectation_steps,
+                                     init_seed=1, batch_seed=1 * config.seeds + s)
+        contribution, kernel = naive_contributions(path, queries)
+        contributions.append(contribution)
+        kernels.append(kernel)
+        with torch.no_grad():
+            predictions.append(load_flat(path.model, path.params[-1])(queries)[:, 0])
+    np.testing.assert_allclose(result.expected_contribution, torch.stack(contributions).mean(0).numpy(), rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(result.expected_path_kernel, torch.stack(kernels).mean(0).numpy(), rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(result.expected_prediction, torch.stack(predictions).mean(0).numpy(), rtol=1e-12, atol=1e-14)
+    # the expectation theorem: mean prediction = mean exact kernel machine; the first-order one is off by E R
+    mean = result.seed_prediction.mean(0)
+    assert np.abs(mean - result.seed_rhs_exact.mean(0)).max() < 1e-13
+    assert np.abs(mean - result.seed_rhs.mean(0)).max() > 1e3 * np.abs(mean - result.seed_rhs_exact.mean(0)).max()
+    assert result.seed_counts.tolist() == [1, 2]
+
+
+def test_comparison_and_recovery(tiny):
+    config, result = tiny
+    assert result.contribution.shape == (4, len(config.queries), config.n)
+    # exact form: contributions add up to the change of each optimizer's prediction
+    np.testing.assert_allclose(result.contribution.sum(2), result.prediction - result.initial, atol=1e-13)
+    np.testing.assert_allclose(np.diagonal(result.spearman, axis1=1, axis2=2), 1.0)
+    np.testing.assert_allclose(result.spearman, np.swapaxes(result.spearman, 1, 2))
+    assert len(result.recovery_names) == 3
+    assert result.recovery_params.max() < 1e-14 and result.recovery_contribution.max() < 1e-13
+
+
+def test_zero_momentum_differs_from_momentum():
+    """The recovery check can fail: a non-zero momentum does not reproduce SGD."""
+    config = tiny_config()
+    x, y = ball_sphere(config.n, seed=1)
+    sgd = stochastic.train_path(config, x, y, "sgd", 0.1, 4, init_seed=1, batch_seed=1)
+    heavy = stochastic.train_path(config, x, y, "momentum", 0.1, 4, init_seed=1, batch_seed=1, momentum=0.5)
+    torch.testing.assert_close(sgd.params[:2], heavy.params[:2], rtol=0, atol=0)  # no memory yet after one step
+    assert (sgd.params[-1] - heavy.params[-1]).abs().max() > 1e-4
+
+
+def test_run_is_deterministic(tiny):
+    config, result = tiny
+    again = stochastic.run(config, seed=1)
+    for name in ("residual", "seed_prediction", "expected_contribution", "contribution", "spearman"):
+        assert np.array_equal(getattr(result, name), getattr(again, name)), name
+
+
+def test_figures_draw_the_result(tiny):
+    _, result = tiny
+    fig = plots.stochastic_residual(result)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(f"slope {result.slopes[3]:.2f}" in t for t in texts)
+    assert len(plots.stochastic_expectation(result, shown=3).axes) == 3
+    assert len(plots.stochastic_per_sample(result).axes) >= 4
