@@ -828,8 +828,8 @@ def stochastic_expectation(result, shown: int = 10) -> Figure:
 
 def stochastic_per_sample(result) -> Figure:
     """Per-sample contributions of SGD, momentum and Adam against those of GD (same data, same
-    theta_0, same query points, one colour per query), and the mean Spearman rank correlation
-    between the four optimizers.
+    theta_0, same query points, one colour per query), and the Spearman rank correlation
+    between the four optimizers within each class (mean over classes and query points).
 
     `result` is a `pathkernel.experiments.stochastic.Result`.
     """
@@ -847,14 +847,17 @@ def stochastic_per_sample(result) -> Figure:
         ax.plot([-top, top], [-top, top], color="0.5", lw=0.8, ls=":")
         ax.set(xlim=(-top, top), ylim=(-top, top), aspect="equal")
         rho = result.spearman[:, 0, names.index(name)].mean()
-        ax.set_title(f"{_OPTIMIZER_LABELS[name]} (mean Spearman {rho:.2f})", fontsize="medium")
+        within = result.spearman_within[:, 0, names.index(name)].mean()
+        ax.set_title(f"{_OPTIMIZER_LABELS[name]}\nSpearman with GD: {rho:.2f} (within class {within:.2f})",
+                     fontsize="medium")
         ax.set_xlabel("GD contribution of $x_i$")
         ax.set_ylabel(f"{name} contribution of $x_i$")
         ax.tick_params(labelsize="x-small")
     axes[0].legend(fontsize="x-small", loc="upper left")
-    sns.heatmap(result.spearman.mean(0), ax=axes[3], annot=True, fmt=".2f", cmap="mako", vmin=0, vmax=1,
+    sns.heatmap(result.spearman_within.mean(0), ax=axes[3], annot=True, fmt=".2f", cmap="mako", vmin=0, vmax=1,
                 xticklabels=names, yticklabels=names, square=True, cbar_kws={"shrink": 0.8})
-    axes[3].set_title("Spearman rank correlation\n(mean over query points)", fontsize="medium")
+    axes[3].set_title("Spearman rank correlation within class\n(mean over classes and query points)",
+                      fontsize="medium")
     return fig
 
 
@@ -1425,4 +1428,193 @@ def shapefilling_complexity(result) -> Figure:
     axes[0, 0].set_ylim(min(0.0, np.nanmin(result.oracle_iou) - 0.05), 1.03)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=6, fontsize="small", frameon=False)
+    return fig
+
+
+# --- Chapter "Planar topology in 1D" (experiments.parity_training) -------------
+
+
+def parity1d_levels(result) -> Figure:
+    """The exact ParityNet on one training sequence: block parities s^m going down the encoder
+    (top) and the parities t^m up to each block's end coming back through the decoder (bottom).
+
+    `result` is a `pathkernel.experiments.parity_training.Result`.
+    """
+    style()
+    p = result.block_parity.shape[0] - 1
+    fig, axes = plt.subplots(2, 1, figsize=(7.5, 5.2), layout="constrained", sharex=True)
+    for ax, image, name, rows in ((axes[0], result.block_parity, "encoder: $s^m$", range(p + 1)),
+                                  (axes[1], result.prefix_levels[::-1], "decoder: $t^m$", range(p, -1, -1))):
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=1.6, interpolation="nearest", aspect="auto")
+        ax.set_yticks(range(p + 1), labels=[f"$m = {m}$" for m in rows], fontsize="small")
+        ax.grid(False)
+        for j in np.flatnonzero(result.example):
+            ax.axvline(j, color=PALETTE[3], lw=1.0, alpha=0.6)
+        ax.set_title(name, fontsize="medium")
+    axes[0].set_title("encoder: $s^m$ (block parities; $s^0 = x$, red lines: the ones of $x$)", fontsize="medium")
+    axes[1].set_title("decoder: $t^m$ (parity up to each block's end; $t^0$ = Eq. 10)", fontsize="medium")
+    axes[1].set_xlabel("position $j$")
+    return fig
+
+
+def parity1d_training(result) -> Figure:
+    """Training the structure: losses from a random initialization (exact architecture and with
+    inserted convolutions), and the pixel error on Omega_{n,k'} of every run against k'.
+
+    `result` is a `pathkernel.experiments.parity_training.Result`.
+    """
+    style()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.5, 4.0), layout="constrained")
+    steps = np.arange(1, result.random_loss.shape[1] + 1)
+    runs = (("exact architecture, random init", result.random_loss, result.random_error, PALETTE[0], "o"),
+            ("with inserted convolutions, random init", result.extra_loss, result.extra_error, PALETTE[1], "s"),
+            (f"exact architecture, $w^* + {result.sigmas[0]:g}\\,\\epsilon$", None, result.noise_error[0],
+             PALETTE[2], "^"))
+    for name, losses, errors, colour, marker in runs:
+        if losses is not None:
+            for r, curve in enumerate(losses):
+                left.semilogy(steps, curve, color=colour, lw=1.2, alpha=0.8, label=name if r == 0 else None)
+        for r, row in enumerate(errors):
+            right.plot(result.k_eval, np.maximum(row, 1e-4), marker=marker, color=colour, alpha=0.8, lw=1,
+                       label=name if r == 0 else None)
+    left.set_xlabel("step")
+    left.set_ylabel("training loss (MSE)")
+    left.legend(fontsize="x-small")
+    right.set_yscale("log")
+    right.axvline(result.config.k_train, color="0.5", ls=":", lw=1)
+    right.text(result.config.k_train, 0.6, " trained on this $k$", fontsize="x-small", color="0.4")
+    right.axhline(1e-4, color="0.7", lw=0.8)
+    right.set_xticks(result.k_eval)
+    right.set_xlabel("number of ones $k'$ of the evaluation set $\\Omega_{n,k'}$")
+    right.set_ylabel("pixel error (0 drawn at $10^{-4}$)")
+    right.legend(fontsize="x-small", loc="lower right")
+    return fig
+
+
+def parity1d_noise(result) -> Figure:
+    """Starting near the exact weights: fraction of seeds that end exact, and the mean pixel
+    error on the unseen k', against the noise level sigma, for the exact architecture and the
+    one with an enlarged first kernel.
+
+    `result` is a `pathkernel.experiments.parity_training.Result`.
+    """
+    style()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.5, 3.9), layout="constrained")
+    unseen = result.k_eval != result.config.k_train
+    for name, exact, errors, colour in (
+            ("exact architecture", result.noise_exact, result.noise_error, PALETTE[0]),
+            (f"first kernel of size {result.config.wide_kernel}", result.wide_exact, result.wide_error, PALETTE[1])):
+        left.semilogx(result.sigmas, exact.mean(axis=1), "o-", color=colour, label=name)
+        right.loglog(result.sigmas, np.maximum(errors[:, :, unseen].mean(axis=(1, 2)), 1e-4), "o-", color=colour,
+                     label=f"{name}, trained")
+    right.loglog(result.sigmas, np.maximum(result.init_error[:, unseen].mean(axis=1), 1e-4), "x--", color="0.4",
+                 label="exact architecture, before training")
+    for ax in (left, right):
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(result.sigmas, labels=[f"{v:g}" for v in result.sigmas])
+    left.set_ylim(-0.05, 1.05)
+    left.set_xlabel("noise $\\sigma$ of the initialization $w^* + \\sigma \\epsilon$")
+    left.set_ylabel(f"fraction of {result.config.seeds} seeds ending exact")
+    left.legend(fontsize="x-small")
+    right.set_xlabel("noise $\\sigma$")
+    right.set_ylabel("mean pixel error on unseen $k'$ (0 at $10^{-4}$)")
+    right.legend(fontsize="x-small")
+    return fig
+
+
+# --- Chapter "The two-peak task" (experiments.two_peaks) ------------------------
+
+GROUP_MARKERS = ("<", "D", "o", ">")
+
+
+def twopeaks_examples(result) -> Figure:
+    """One input of each peak-position group (Fig. 11): the two peaks, the filled row, the
+    central pixel and its label.
+
+    `result` is a `pathkernel.experiments.two_peaks.Result`.
+    """
+    style()
+    from pathkernel.experiments.two_peaks import GROUPS
+
+    n, c = result.x.shape[1], result.x.shape[1] // 2
+    fig, axes = plt.subplots(len(GROUPS), 1, figsize=(7.5, 3.8), layout="constrained", sharex=True)
+    for g, ax in enumerate(axes):
+        i = np.flatnonzero(result.group == g)[len(np.flatnonzero(result.group == g)) // 2]
+        image = np.stack([result.x[i], result.filled[i]])
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=1.6, interpolation="nearest", aspect="auto")
+        ax.add_patch(plt.Rectangle((c - 0.5, 0.5), 1, 1, fill=False, ec=PALETTE[3], lw=2))
+        ax.set_yticks([0, 1], labels=["input", "filled"], fontsize="x-small")
+        ax.set_title(f"{GROUPS[g]}: peaks {tuple(int(p) for p in result.peaks[i])}, label {int(result.labels[i])}",
+                     fontsize="small", loc="left")
+        ax.grid(False)
+    axes[-1].set_xticks(range(0, n, 4))
+    axes[-1].set_xlabel(f"position (centre $c$ = {c}, red box)")
+    return fig
+
+
+def twopeaks_tsne(result) -> Figure:
+    """t-SNE of the tangent features of all two-peak inputs, coloured by class, one marker per
+    peak-position group (Fig. 12); training points drawn larger.
+
+    `result` is a `pathkernel.experiments.two_peaks.Result`.
+    """
+    style()
+    from pathkernel.experiments.two_peaks import GROUPS
+
+    fig, ax = plt.subplots(figsize=(7.0, 5.2), layout="constrained")
+    trained = np.zeros(len(result.x), dtype=bool)
+    trained[result.train_index] = True
+    for g, name in enumerate(GROUPS):
+        for label in (0, 1):
+            mask = (result.group == g) & (result.labels == label)
+            if mask.any():
+                ax.scatter(*result.embedding[mask].T, s=np.where(trained[mask], 30, 12), marker=GROUP_MARKERS[g],
+                           color=PALETTE[label], edgecolors="0.3", linewidths=0.3, alpha=0.85,
+                           label=f"{name}, class {label}")
+        centre = result.embedding[result.group == g].mean(axis=0)
+        ax.annotate(name, centre, fontsize="small", ha="center", weight="bold",
+                    bbox=dict(boxstyle="round", fc="white", alpha=0.7, lw=0))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(fontsize="x-small", ncol=2, loc="best", framealpha=0.8)
+    return fig
+
+
+def twopeaks_neighbours(result) -> Figure:
+    """Nearest training points of every input, normalized NTK against Euclidean distance: the
+    fraction of the k nearest that share exactly one peak with the query, and that share its label.
+
+    `result` is a `pathkernel.experiments.two_peaks.Result`.
+    """
+    style()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.0, 3.8), layout="constrained", sharex=True)
+    k = np.arange(1, len(result.ntk_one_peak) + 1)
+    for ax, ntk, euclid, what in ((left, result.ntk_one_peak, result.euclid_one_peak, "share exactly one peak"),
+                                  (right, result.ntk_same_label, result.euclid_same_label, "have the query's label")):
+        ax.plot(k, ntk, "o-", color=PALETTE[0], label="normalized NTK")
+        ax.plot(k, euclid, "s--", color=PALETTE[1], label="Euclidean")
+        ax.set_ylim(0.4, 1.02)
+        ax.set_xlabel("number of neighbours $k$")
+        ax.set_ylabel(f"fraction of the $k$ nearest that {what}", fontsize="small")
+        ax.legend(fontsize="small")
+    return fig
+
+
+def twopeaks_multipeak(result) -> Figure:
+    """More than two peaks: accuracy on the training set and on the unseen inputs along training,
+    full-batch gradient descent against Adam.
+
+    `result` is a `pathkernel.experiments.two_peaks.Result`.
+    """
+    style()
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 3.8), layout="constrained", sharey=True)
+    for ax, name, steps, train, unseen in zip(axes, ("full-batch gradient descent", "Adam"), result.multi_steps,
+                                              result.multi_train_accuracy, result.multi_unseen_accuracy):
+        ax.plot(steps, train, "--", color=PALETTE[0], label="training set")
+        ax.plot(steps, unseen, "-", color=PALETTE[2], label="unseen inputs")
+        ax.set_title(name, fontsize="medium")
+        ax.set_xlabel("step")
+        ax.legend(fontsize="small", loc="lower right")
+    axes[0].set_ylabel("accuracy")
+    axes[0].set_ylim(0.4, 1.02)
     return fig

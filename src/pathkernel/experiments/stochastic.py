@@ -75,7 +75,7 @@ class Config(Presets):
 
     def __post_init__(self) -> None:
         integer("batch_size", self.batch_size, 1, self.n - 1)
-        integer("seeds", self.seeds, 4)
+        integer("seeds", self.seeds, 8)
         integer("expectation_steps", self.expectation_steps)
         integer("compare_steps", self.compare_steps)
         if sum(lr <= self.fit_max_lr for lr in self.base_lrs) < 2:
@@ -115,7 +115,7 @@ class Result:
     Expectation study (S seeds, m queries, n training points): seed_prediction, seed_rhs,
     seed_rhs_exact (S, m) on the `n_query` points; gd_prediction (m,) of full-batch GD from
     the same theta_0; seed_counts (J,), mc_error (J,) root-mean-square error of the mean of
-    that many seeds (from disjoint blocks), mc_standard_error (J,) the sigma / sqrt(S) law,
+    that many seeds (from disjoint blocks, counts up to seeds / 4), mc_standard_error (J,) the sigma / sqrt(S) law,
     mc_slope the fitted slope of log mc_error against log count,
     block_residual, block_residual_exact (J,) the root-mean-square of the block means of the
     remainders; at `queries`: expected_path_kernel, expected_contribution (q, n) means over seeds
@@ -125,6 +125,7 @@ class Result:
 
     Comparison study: contribution, path_kernel (4, q, n), prediction, initial (4, q),
     compare_loss (4,); spearman (q, 4, 4) rank correlations of the contributions per query;
+    spearman_within (q, 4, 4) the same within each class (ball, sphere), averaged over the two;
     recovery_names, recovery_params, recovery_contribution: the special cases and their
     max |difference| of parameters and of contributions from the optimizer they reduce to.
     """
@@ -165,6 +166,7 @@ class Result:
     initial: np.ndarray
     compare_loss: np.ndarray
     spearman: np.ndarray
+    spearman_within: np.ndarray
     recovery_names: tuple[str, ...]
     recovery_params: np.ndarray
     recovery_contribution: np.ndarray
@@ -287,7 +289,7 @@ def _expectation_study(config: Config, x: torch.Tensor, y: torch.Tensor, xq: tor
         local_prediction.append(local.prediction.numpy())
     initial = local.initial.numpy()
     prediction, rhs, rhs_exact = np.stack(prediction), np.stack(rhs), np.stack(rhs_exact)
-    counts = 2 ** np.arange(int(np.log2(config.seeds // 2)) + 1)
+    counts = 2 ** np.arange(int(np.log2(config.seeds // 4)) + 1)
     gd = train_path(config, x, y, "gd", lr, steps, init_seed=seed, batch_seed=seed)
     mc_error = block_mean_error(prediction, counts)
     return dict(
@@ -330,7 +332,9 @@ def _comparison_study(config: Config, x: torch.Tensor, y: torch.Tensor, queries:
         prediction=np.stack([decs[o].prediction.numpy() for o in OPTIMIZERS]),
         initial=np.stack([decs[o].initial.numpy() for o in OPTIMIZERS]),
         compare_loss=np.asarray([paths[o].losses[-1].item() for o in OPTIMIZERS]),
-        spearman=rank_correlations(contribution), recovery_names=tuple(special),
+        spearman=rank_correlations(contribution),
+        spearman_within=np.mean([rank_correlations(contribution[:, :, y.numpy() == label]) for label in (-1, 1)], 0),
+        recovery_names=tuple(special),
         recovery_params=np.asarray(params), recovery_contribution=np.asarray(contributions),
     )
 
