@@ -50,6 +50,22 @@ def test_random_direction_is_a_seeded_unit_vector():
     assert torch.equal(u, bs.random_direction(3, seed=5)) and not torch.equal(u, bs.random_direction(3, seed=6))
 
 
+def test_tangent_svm_on_an_exactly_separable_toy_is_the_linear_svm_on_augmented_inputs():
+    # an affine model's tangent features are [x, 1]: the SVM on its Gram matrix is a linear SVM on [x, 1]
+    from sklearn.svm import SVC
+
+    from pathkernel.experiments.last_layer import svm_decision, tangent_svm
+
+    x, y = pk.data.halfspace(60, direction=(1.0, 2.0), seed=0)
+    model = pk.LinearModel(2, dtype=torch.float64)
+    svm = tangent_svm(model, x, y, C=1e6)
+    augmented = np.hstack([x.numpy(), np.ones((60, 1))])
+    reference = SVC(kernel="linear", C=1e6).fit(augmented, y.numpy())
+    assert (np.sign(svm_decision(model, svm, x, x)) == y.numpy()).all()  # 100% on separable data
+    np.testing.assert_allclose(svm_decision(model, svm, x, x), reference.decision_function(augmented),
+                               rtol=1e-6, atol=1e-6)
+
+
 def test_remainder_matches_a_naive_first_order_sum_and_the_exact_form_vanishes():
     x, y = pk.data.ball_sphere(8, seed=0)
     xq = torch.tensor([[0.3, -0.2], [1.1, 0.4]], dtype=torch.float64)
