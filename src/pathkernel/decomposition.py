@@ -117,6 +117,7 @@ def _kernel_part(
     x: torch.Tensor,
     nodes: int | None,
     progress_bar: bool | None,
+    max_memory: int = DEFAULT_MAX_MEMORY,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(sum_k <g_k(x), Delta_k>, levels): (m, c) and, in exact mode, (T,) refinement levels.
 
@@ -139,7 +140,8 @@ def _kernel_part(
     else:
         batched = vmap(lambda theta, delta: jvp(lambda t: f(t, x), (theta,), (delta,))[1])
         forward = vmap(lambda t: f(t, x))
-    chunk = max(1, 4096 // x.shape[0])
+    # steps per batch: at most 4096 query-steps, and the (chunk, P) parameter blocks within max_memory
+    chunk = max(1, min(4096 // x.shape[0], max_memory // (8 * params.shape[1] * params.element_size())))
     levels = torch.zeros(steps, dtype=torch.long) if nodes is not None else None
     total = x.new_zeros(x.shape[0], f(params[0], x[:1]).shape[1])
     eps = torch.finfo(params.dtype).eps
@@ -271,7 +273,8 @@ def domingos(
             kernels instead of T); the loss derivatives stay exact at every step. With
             stride > 1 the per-sample terms are an approximation (their sum no longer
             equals rhs - initial exactly; the gap measures the error); exact=True needs 1.
-        max_memory: bytes allowed for kernel blocks in per_sample mode.
+        max_memory: bytes allowed for kernel blocks in per_sample mode, for the adjoints of
+            the reverse route and for blocks of parameter snapshots (about a GiB by default).
         method: "auto" (fully connected chains use `pathkernel.structured`: batched
             forward-mode JVPs and Gram-product kernels; other modules torch.func), or
             force "structured" or "generic".
@@ -318,7 +321,8 @@ def domingos(
         prediction = f(path.params[-1], x)
         initial = f(path.params[0], x)
     chain = chain_for(model, x, method)
-    kernel_part, levels = _kernel_part(f, chain, path.params, x, nodes if exact else None, progress_bar)
+    kernel_part, levels = _kernel_part(f, chain, path.params, x, nodes if exact else None, progress_bar,
+                                       max_memory)
     rhs = initial + kernel_part
     terms = {}
     if per_sample:
