@@ -328,6 +328,55 @@ FIGURES: dict[str, FigureSpec] = {
             experiment="shape_filling",
             plot="shapefilling_failures",
         ),
+        FigureSpec(
+            id="fig-parity1d-levels",
+            chapter="parity_1d",
+            description="The exact ParityNet level by level: block parities down the encoder, prefix parities up the decoder",
+            experiment="parity_training",
+            plot="parity1d_levels",
+        ),
+        FigureSpec(
+            id="fig-parity1d-training",
+            chapter="parity_1d",
+            description="ParityNet trained from random init and with inserted convolutions: losses, pixel error on Omega_(n,k') for unseen k'",
+            experiment="parity_training",
+            plot="parity1d_training",
+        ),
+        FigureSpec(
+            id="fig-parity1d-noise",
+            chapter="parity_1d",
+            description="ParityNet trained from w* + sigma noise: fraction of exact runs and unseen-k' error against sigma, enlarged kernel beside",
+            experiment="parity_training",
+            plot="parity1d_noise",
+        ),
+        FigureSpec(
+            id="fig-twopeaks-examples",
+            chapter="two_peaks",
+            description="Two-peak inputs of each peak-position group, their filled rows and the central-pixel label (Fig. 11)",
+            experiment="two_peaks",
+            plot="twopeaks_examples",
+        ),
+        FigureSpec(
+            id="fig-twopeaks-tsne",
+            chapter="two_peaks",
+            description="t-SNE of the tangent features of all two-peak inputs by class and peak group (Fig. 12)",
+            experiment="two_peaks",
+            plot="twopeaks_tsne",
+        ),
+        FigureSpec(
+            id="fig-twopeaks-neighbours",
+            chapter="two_peaks",
+            description="Nearest training points under the normalized NTK against Euclidean: sharing exactly one peak, sharing the label",
+            experiment="two_peaks",
+            plot="twopeaks_neighbours",
+        ),
+        FigureSpec(
+            id="fig-twopeaks-multipeak",
+            chapter="two_peaks",
+            description="More than two peaks: training and unseen accuracy along full-batch GD and Adam",
+            experiment="two_peaks",
+            plot="twopeaks_multipeak",
+        ),
     ]
 }
 

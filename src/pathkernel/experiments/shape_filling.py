@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from pathkernel.data import shapes_ood
 from pathkernel.data.planar2d import boundary, fill_depth, fill_flood, fill_parity, lanczos_downsample
@@ -111,8 +112,8 @@ class Result:
     NaN to the largest number L of complexities: suite_names (S,); complexity (S, L);
     ood_iou, ood_interior_iou (S, L, n_ood) of the network; oracle_iou (S, L, 3) mean IoU of the `ORACLES`;
     worst_input, worst_prediction, worst_target (S, size, size): the network's worst image
-    at each suite's highest complexity (input, predicted probability, target; centre crop
-    for the "size" suite).
+    at each suite's highest complexity (input, predicted probability, target; shrunk to
+    size x size by a box filter for the "size" suite).
     """
 
     config: Config
@@ -164,7 +165,7 @@ def run_suite(model: UNet, config: Config, name: str, levels: tuple[float, ...],
     """Score `model` and the oracles on `config.n_ood` images per complexity of one suite.
 
     Returns complexity (L,), ood_iou (L, n_ood), oracle_iou (L, 3) and the worst image of the
-    last level, centre-cropped to size x size: worst_input, worst_prediction, worst_target.
+    last level, shrunk to size x size: worst_input, worst_prediction, worst_target.
     """
     scores, interior, oracles = [], [], []
     for level in levels:
@@ -174,12 +175,18 @@ def run_suite(model: UNet, config: Config, name: str, levels: tuple[float, ...],
         interior.append(inner)
         oracles.append(oracle_iou(shapes, targets))
     worst = int(np.argmin(values))
-    start = (inputs.shape[-1] - config.size) // 2
-    crop = (slice(start, start + config.size),) * 2
     return {"complexity": np.asarray(levels, dtype=float), "ood_iou": np.stack(scores),
-            "ood_interior_iou": np.stack(interior),
-            "oracle_iou": np.stack(oracles), "worst_input": inputs[worst, 0][crop],
-            "worst_prediction": probability[worst, 0][crop], "worst_target": targets[worst, 0][crop]}
+            "ood_interior_iou": np.stack(interior), "oracle_iou": np.stack(oracles),
+            "worst_input": _shrink(inputs[worst, 0], config.size),
+            "worst_prediction": _shrink(probability[worst, 0], config.size),
+            "worst_target": _shrink(targets[worst, 0], config.size)}
+
+
+def _shrink(image: np.ndarray, size: int) -> np.ndarray:
+    """An image (s, s) brought to (size, size) for display: itself, or PIL's box filter."""
+    if image.shape == (size, size):
+        return image
+    return np.asarray(Image.fromarray(image.astype(np.float32), mode="F").resize((size, size), Image.BOX))
 
 
 def _stack_padded(arrays: list[np.ndarray]) -> np.ndarray:
