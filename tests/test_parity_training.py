@@ -94,3 +94,16 @@ def test_sharpness_is_the_largest_hessian_eigenvalue_at_the_exact_solution():
     assert loss(theta).item() == 0.0
     np.testing.assert_allclose(pt.sharpness(model, x), torch.linalg.eigvalsh(hessian)[-1].item(), rtol=1e-10)
     assert TINY.lr < 2 / pt.sharpness(pk.ParityNet(8, dtype=torch.float64), omega(8, 2, 16, seed=0))
+
+
+def test_level_maps_are_block_and_prefix_parities():
+    x = omega(16, 5, 1, seed=3)[0]
+    s, t = pt.level_maps(pk.ParityNet(16, dtype=torch.float64), x)
+    assert s.shape == t.shape == (5, 16)
+    bits = x.numpy()
+    for m in range(5):
+        size = 2**m
+        blocks = bits.reshape(-1, size).sum(1) % 2
+        assert np.array_equal(s[m], blocks.repeat(size))
+        ends = np.cumsum(bits)[size - 1::size] % 2  # parity up to the end of each block
+        assert np.array_equal(t[m], ends.repeat(size))

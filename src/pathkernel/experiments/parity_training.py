@@ -87,6 +87,7 @@ class Result:
     noise_exact, wide_exact (S, seeds) bool. parameters: P of the three architectures
     (exact, wide, extra); init_error (S, K): error of w* + sigma * eps before training (seed 0).
     sharpness: the largest Hessian eigenvalue of the training loss at w* (first seed's data).
+    example (n,): one training sequence; block_parity, prefix_levels (p + 1, n): its `level_maps`.
     """
 
     config: Config
@@ -103,6 +104,9 @@ class Result:
     init_error: np.ndarray
     parameters: np.ndarray
     sharpness: float
+    example: np.ndarray
+    block_parity: np.ndarray
+    prefix_levels: np.ndarray
 
     @property
     def random_exact(self) -> np.ndarray:
@@ -138,6 +142,28 @@ def perturbed(model: ParityNet, sigma: float, seed: int) -> ParityNet:
     eps = torch.randn(theta.shape, generator=torch.Generator().manual_seed(seed), dtype=theta.dtype)
     torch.nn.utils.vector_to_parameters(theta + sigma * eps, model.parameters())
     return model
+
+
+def level_maps(model: ParityNet, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """The encoder's block parities s^m and the decoder's t^m for one sequence x (n,).
+
+    Read with forward hooks on the blocks of `model` (the exact network: s^m, t^m in {0, 1}).
+    Returns two (p + 1, n) arrays, row m holding level m with each entry repeated 2^m times:
+    s^0 = x, s^m_i = parity of block i of size 2^m; t^p = s^p, t^m_i = parity of x up to the
+    end of block i, t^0 = the prefix parity.
+    """
+    captured: dict[str, torch.Tensor] = {}
+    hooks = [block.register_forward_hook(lambda _m, _i, out, key=f"{side}{m}": captured.__setitem__(key, out))
+             for side, blocks in (("s", model.encoder), ("t", model.decoder)) for m, block in enumerate(blocks)]
+    with torch.no_grad():
+        model(x[None])
+    for hook in hooks:
+        hook.remove()
+    p = model.levels
+    s = [x] + [captured[f"s{m}"][0, 0] for m in range(p)]
+    t = [captured[f"t{m}"][0, 0] for m in range(p)] + [captured[f"s{p - 1}"][0, 0]]
+    widen = lambda rows: np.stack([row.numpy().repeat(2**m) for m, row in enumerate(rows)])  # noqa: E731
+    return widen(s), widen(t)
 
 
 def sharpness(model: ParityNet, x: torch.Tensor) -> float:
@@ -208,4 +234,6 @@ def run(config: Config, seed: int = 0) -> Result:
                   random_error=errors["exact"][:R], random_loss=losses["exact"][:R], extra_error=errors["extra"],
                   extra_loss=losses["extra"], noise_error=noise_error, noise_exact=(noise_error == 0).all(axis=2),
                   wide_error=wide_error, wide_exact=(wide_error == 0).all(axis=2), init_error=init_error,
-                  parameters=parameters, sharpness=sharpness(ParityNet(n, dtype=dtype), x[0]))
+                  parameters=parameters, sharpness=sharpness(ParityNet(n, dtype=dtype), x[0]),
+                  example=x[0, 0].numpy(), **dict(zip(("block_parity", "prefix_levels"),
+                                                      level_maps(ParityNet(n, dtype=dtype), x[0, 0]))))
