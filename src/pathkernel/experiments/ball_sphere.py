@@ -76,8 +76,9 @@ class Config(Presets):
 
     n, width, lr, steps: the training set (half in the disk, half on the circle), the MLP's
     width and full-batch gradient descent (constant lr, mean squared error); both presets
-    reach 100% training accuracy. k: neighbours per query; ts: the queries t u. grid: points
-    per side of the box [-extent, extent]^2. C: the SVM's penalty (large: a hard margin).
+    reach 100% training accuracy at seed 0 (measured; the paper preset from step 1600 on).
+    k: neighbours per query; ts: the queries t u. grid: points per side of the box
+    [-extent, extent]^2. C: the SVM's penalty (large: a hard margin).
     sweep_*: the remainder sweep, on its own sweep_n points, n_query queries in the disk of
     radius 1.5; each of lr, width and steps varies over its tuple while the other two stay
     at their base value.

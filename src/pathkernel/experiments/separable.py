@@ -68,8 +68,9 @@ def anisotropy(queries: torch.Tensor, x_train: torch.Tensor, neighbours: torch.T
 class Config(Presets):
     """Sizes of the experiment. The paper's sizes were lost in conversion; ours are stated here.
 
-    n, width, lr, steps: training set and full-batch gradient descent (both presets reach 100%
-    training accuracy). angle: direction of the normal u in degrees. k: neighbours per query.
+    n, width, lr, steps: training set and full-batch gradient descent. Both presets reach 100%
+    training accuracy at seed 0 (measured); points close to the line are slow to fit, and with
+    n = 1000 (width 100, lr 0.2) gradient descent was still at 99.7% after 3000 steps. angle: direction of the normal u in degrees. k: neighbours per query.
     queries: the displayed queries, as coordinates (along u, along the boundary). probe: probe
     queries per side of the box [-probe_extent, probe_extent]^2 (kept away from the square's
     edges, which would clip the neighbourhoods); band: probes with |<u, q>| < band are "near the
@@ -114,7 +115,7 @@ class Config(Presets):
 
     @classmethod
     def paper(cls) -> "Config":
-        return cls(scale="paper", n=1000, width=100, lr=0.1, steps=3000, k=100, grid=201, probe=25, checkpoints=31)
+        return cls(scale="paper", n=500, width=64, lr=0.2, steps=3000, k=50, grid=201, probe=25, checkpoints=31)
 
 
 @dataclass
