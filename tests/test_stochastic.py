@@ -183,3 +183,11 @@ def test_figures_draw_the_result(tiny):
     assert any(f"slope {result.slopes[3]:.2f}" in t for t in texts)
     assert len(plots.stochastic_expectation(result, shown=3).axes) == 3
     assert len(plots.stochastic_per_sample(result).axes) >= 4
+
+
+def test_presets_are_valid_and_scaled(monkeypatch):
+    quick, paper = stochastic.Config.quick(), stochastic.Config.paper()
+    assert (quick.scale, paper.scale) == ("quick", "paper")
+    assert paper.n > quick.n and paper.seeds > quick.seeds and len(paper.base_lrs) > len(quick.base_lrs)
+    monkeypatch.setenv("PATHKERNEL_SCALE", "paper")
+    assert stochastic.Config.from_scale() == paper
