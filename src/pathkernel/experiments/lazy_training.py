@@ -106,8 +106,9 @@ class Config(Presets):
             raise ValueError(f"steps={self.steps} must be a multiple of every={self.every}")
         if not set(self.function_widths) <= set(self.widths):
             raise ValueError(f"function_widths={self.function_widths} must be among widths={self.widths}")
-        if len(self.widths) < 2 or len(self.alphas) < 2 or min(self.alphas) <= 0:
-            raise ValueError(f"need >= 2 widths and >= 2 positive alphas; got {self.widths}, {self.alphas}")
+        if len(self.widths) < 2 or min(self.alphas) <= 0 or sum(a >= 1 for a in self.alphas) < 2:
+            raise ValueError(f"need >= 2 widths and positive alphas, >= 2 of them >= 1 (the fitted range); "
+                             f"got widths={self.widths}, alphas={self.alphas}")
 
     @classmethod
     def quick(cls) -> "Config":
@@ -198,7 +199,9 @@ def lazy_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, grid: torch.Ten
 
 
 def power_law(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float]:
-    """(slope, intercept) of the least-squares line log y = intercept + slope log x."""
+    """(slope, intercept) of the least-squares line log y = intercept + slope log x (>= 2 distinct x)."""
+    if len(np.unique(xs)) < 2:
+        raise ValueError(f"a power law needs >= 2 distinct x values; got {np.asarray(xs).tolist()}")
     slope, intercept = np.polyfit(np.log(xs), np.log(ys), 1)
     return float(slope), float(intercept)
 

@@ -70,8 +70,9 @@ class Config(Presets):
     bias_var: float = 0.2
 
     def __post_init__(self) -> None:
-        if len(self.alphas) < 2 or min(self.alphas) <= 0 or min(self.toy_alphas) <= 0:
-            raise ValueError(f"need >= 2 positive alphas; got alphas={self.alphas}, toy_alphas={self.toy_alphas}")
+        if min(self.alphas) <= 0 or sum(a >= 1 for a in self.alphas) < 2 or min(self.toy_alphas) <= 0:
+            raise ValueError(f"need positive alphas, >= 2 of them >= 1 (the fitted range); "
+                             f"got alphas={self.alphas}, toy_alphas={self.toy_alphas}")
         if not 2 <= self.kernels <= self.steps + 1:
             raise ValueError(f"kernels={self.kernels} must lie in [2, steps + 1 = {self.steps + 1}]")
 

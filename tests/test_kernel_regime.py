@@ -1,0 +1,155 @@
+import dataclasses
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from scipy.integrate import solve_ivp
+
+import pathkernel as pk
+from pathkernel import plots
+from pathkernel.experiments import lazy_training as lt
+from pathkernel.experiments import ntk_limit as nl
+from pathkernel.experiments import output_scale as osc
+from reference import naive_kernel
+
+LAZY = lt.Config(scale="quick", widths=(8, 64), seeds=1, steps=20, every=10, alphas=(1.0, 30.0), alpha_width=16,
+                 n_functions=3, function_widths=(8,), grid=21, power_iterations=5)
+SCALE = osc.Config(scale="quick", width=24, steps=60, alphas=(0.3, 3.0, 30.0), kernels=3, lr=0.1, toy_grid=41)
+LIMIT = nl.Config(scale="quick", widths=(8, 512), seeds=3, regression_widths=(16, 256), regression_seeds=1,
+                  steps=30, grid=15)
+
+
+def test_train_checkpoints_equal_one_recorded_path(monkeypatch):
+    x, y = lt.regression_data(4)
+    reference = pk.MLP(1, 6, 3, activation="relu", parameterization="ntk", seed=3, dtype=torch.float64)
+    model = pk.MLP(1, 6, 3, activation="relu", parameterization="ntk", seed=3, dtype=torch.float64)
+    path = pk.train(reference, x, y, lr=0.3, steps=12)
+    monkeypatch.setattr(lt, "PATH_BUDGET", 2 * pk.flat_parameters(model).numel())  # segments of 2 steps
+    checkpoints = lt.train_checkpoints(model, x, y, lr=0.3, steps=12, every=4)
+    torch.testing.assert_close(torch.stack(checkpoints), path.params[::4], rtol=0, atol=1e-14)
+    with pytest.raises(ValueError, match="multiple"):
+        lt.train_checkpoints(model, x, y, lr=0.3, steps=10, every=4)
+
+
+def test_power_law_recovers_a_known_exponent():
+    xs = np.array([10.0, 100.0, 1000.0])
+    assert lt.power_law(xs, 3.0 * xs**-0.5) == pytest.approx((-0.5, math.log(3.0)))
+
+
+@pytest.fixture(scope="module")
+def lazy():
+    return lt.run(LAZY, seed=0)
+
+
+def test_lazy_training_run(lazy):
+    W, S, C = 2, 1, 3
+    assert lazy.weight_change.shape == lazy.distance.shape == (W, S, C)
+    assert np.all(lazy.weight_change[:, :, 0] == 0)
+    assert np.all(lazy.distance[:, :, 0] < 1e-13)  # the linearization is the network at w0
+    assert lazy.weight_change[1, 0, -1] < lazy.weight_change[0, 0, -1]  # wider moves less
+    assert np.all(lazy.loss[:, :, -1] < lazy.loss[:, :, 0])
+    np.testing.assert_allclose(lazy.times, [0.0, 4.0, 8.0])
+    # kappa of the scaled model is divided by alpha; the distance to the linearization falls with alpha
+    assert lazy.alpha_kappa[0] == pytest.approx(30.0 * lazy.alpha_kappa[1], rel=1e-9)
+    assert lazy.alpha_distance[1, -1] < lazy.alpha_distance[0, -1]
+    assert lazy.functions.shape == (1, 3, 21) and lazy.trained.shape == lazy.trained_linear.shape == (1, 1, 21)
+    # the trained function at the training points is where the recorded loss says it is
+    on_train = np.interp(lazy.x, lazy.grid, lazy.trained[0, 0])
+    assert 0.5 * np.mean((on_train - lazy.y) ** 2) == pytest.approx(lazy.loss[0, 0, -1], rel=0.05, abs=1e-3)
+
+
+def test_lazy_training_is_deterministic(lazy):
+    again = lt.run(LAZY, seed=0)
+    for field in ("weight_change", "distance", "functions", "alpha_distance", "kappa"):
+        assert np.array_equal(getattr(again, field), getattr(lazy, field)), field
+
+
+def test_toy_model():
+    assert osc.toy(osc.TOY_W0) == 0
+    h = 1e-6
+    numeric = (osc.toy(osc.TOY_W0 + h) - osc.toy(osc.TOY_W0 - h)) / (2 * h)
+    assert osc.toy_slope() == pytest.approx(numeric, rel=1e-8)
+
+
+@pytest.fixture(scope="module")
+def scale():
+    return osc.run(SCALE, seed=0)
+
+
+def test_toy_minima(scale):
+    alphas = np.asarray(SCALE.toy_alphas)
+    np.testing.assert_allclose(osc.toy(scale.toy_minimum, SCALE.toy_x), SCALE.toy_target / alphas, atol=1e-10)
+    np.testing.assert_allclose(scale.toy_minimum_linear - osc.TOY_W0,
+                               SCALE.toy_target / (alphas * osc.toy_slope(SCALE.toy_x)))
+    # the two minimizers approach each other and w0 as alpha grows
+    assert np.all(np.diff(np.abs(scale.toy_minimum - scale.toy_minimum_linear)) < 0)
+    assert np.all(np.diff(np.abs(scale.toy_minimum - osc.TOY_W0)) < 0)
+
+
+def test_two_points(scale):
+    x = torch.tensor(SCALE.x, dtype=torch.float64)[:, None]
+    network = pk.MLP(1, SCALE.width, 3, activation="relu", parameterization="ntk", weight_var=SCALE.weight_var,
+                     bias_var=SCALE.bias_var, seed=0, dtype=torch.float64)
+    K0 = naive_kernel(network, x, x)[:, :, 0, 0].numpy()
+    for a in range(len(SCALE.alphas)):
+        np.testing.assert_allclose(scale.kernels[a, 0], K0, rtol=1e-10)
+    assert scale.outputs.shape == (3, SCALE.steps + 1, 2) and scale.kernels.shape == (3, 3, 2, 2)
+    assert np.all(scale.outputs[:, 0] == 0)  # centred
+    reference = solve_ivp(lambda t, u: -K0 @ u / 2, (0, scale.times[-1]), -scale.y, t_eval=scale.times,
+                          rtol=1e-11, atol=1e-13).y.T
+    np.testing.assert_allclose(scale.ode, reference, atol=1e-8)
+    assert scale.linear_gap[2] < 0.1 * scale.linear_gap[0]  # large alpha: the fixed-kernel dynamics
+    assert np.all(np.diff(scale.kernel_change) < 0)
+    assert scale.discretization_gap == pytest.approx(np.linalg.norm(scale.gd_linear - scale.ode, axis=1).max())
+
+
+@pytest.fixture(scope="module")
+def limit():
+    return nl.run(LIMIT, seed=0)
+
+
+def test_ntk_limit(limit):
+    assert limit.kernel_error.shape == (2, 2, 3)
+    assert np.all(limit.kernel_error[:, 1].mean(1) < 0.5 * limit.kernel_error[:, 0].mean(1))
+    x = torch.from_numpy(limit.x)[:, None]
+    grid = torch.from_numpy(limit.grid)[:, None]
+    kwargs = dict(depth=3, weight_var=LIMIT.weight_var, bias_var=LIMIT.bias_var)
+    theta, cross = pk.infinite_ntk(x, **kwargs).numpy(), pk.infinite_ntk(grid, x, **kwargs).numpy()
+    np.testing.assert_allclose(limit.kernel_regression, cross @ np.linalg.solve(theta, limit.y), atol=1e-6)
+    np.testing.assert_allclose(limit.network_error, np.sqrt(((limit.networks - limit.analytic) ** 2).mean(2)))
+    assert limit.network_error[1, 0] < limit.network_error[0, 0]
+
+
+def test_bad_configs():
+    with pytest.raises(ValueError, match="multiple"):
+        dataclasses.replace(LAZY, steps=25)
+    with pytest.raises(ValueError, match="function_widths"):
+        dataclasses.replace(LAZY, function_widths=(7,))
+    with pytest.raises(ValueError, match="alphas"):
+        dataclasses.replace(SCALE, alphas=(0.5, 1.0))
+    with pytest.raises(ValueError, match="alphas"):
+        dataclasses.replace(LAZY, alphas=(0.0, 1.0, 2.0))
+    with pytest.raises(ValueError, match="distinct"):
+        lt.power_law(np.array([3.0, 3.0]), np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match="kernels"):
+        dataclasses.replace(SCALE, kernels=1)
+    with pytest.raises(ValueError, match="widths"):
+        dataclasses.replace(LIMIT, widths=(8,))
+
+
+def test_presets():
+    for module in (lt, osc, nl):
+        assert module.Config.quick().scale == "quick" and module.Config.paper().scale == "paper"
+    assert max(lt.Config.paper().widths) == 10_000
+
+
+def test_figures(lazy, scale, limit):
+    for plot, result, axes in ((plots.kernelregime_functions, lazy, 2), (plots.kernelregime_weight_change, lazy, 2),
+                               (plots.kernelregime_linearization, lazy, 3), (plots.kernelregime_toy, scale, 2),
+                               (plots.kernelregime_ellipses, scale, 3), (plots.kernelregime_ode, scale, 2),
+                               (plots.kernelregime_ntk_limit, limit, 1), (plots.kernelregime_regression, limit, 2)):
+        fig = plot(result)
+        assert len(fig.axes) == axes, plot.__name__
+        plt.close(fig)
