@@ -68,6 +68,8 @@ def test_run_shapes_and_the_exact_solution_survives_tiny_noise():
     assert result.parameters[0] < result.parameters[1] < result.parameters[2]
     again = pt.run(TINY, seed=0)
     assert np.array_equal(again.noise_error, result.noise_error) and np.array_equal(again.random_loss, result.random_loss)
+    chunked = pt.run(pt.Config(**{**TINY.__dict__, "together": 1}), seed=0)  # one network at a time
+    np.testing.assert_allclose(chunked.random_loss, result.random_loss, rtol=1e-10)
 
 
 def test_config_rejects_bad_values():

@@ -52,6 +52,11 @@ class Config(Presets):
     input), multi_train (training inputs, the rest of Omega_{multi_n, multi_k} is unseen),
     gd_lr, gd_steps, adam_lr, adam_steps; checkpoints: accuracy evaluations along training;
     decomposition_queries: unseen inputs whose predictions are decomposed.
+
+    The multi-peak presets were chosen by measurement (seed 0, width 64): with multi_n = 16 and
+    200 training inputs gradient descent generalizes and Adam less so (quick); with multi_n = 32
+    and 3000 training inputs gradient descent reaches 73% of its training set in 1500 steps and
+    56% of unseen inputs, while Adam reaches 100% on both in 500 steps (paper; what the paper reports).
     """
 
     scale: str
