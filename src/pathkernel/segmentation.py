@@ -146,7 +146,8 @@ def train_segmentation(
         raise ValueError(f"lr={lr!r} must be > 0")
     if images.shape != targets.shape or images.dim() != 4:
         raise ValueError(f"images {tuple(images.shape)} and targets {tuple(targets.shape)} must both be (n, c, H, W)")
-    segmentation_loss(images[:0], targets[:0], loss)
+    if loss not in LOSSES:
+        raise ValueError(f"loss={loss!r}; expected one of {LOSSES}")
     opt, inner = make_optimizer(model, optimizer, lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(inner, factor=0.1, patience=patience)
     history, start = History(), 0

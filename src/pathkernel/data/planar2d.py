@@ -182,10 +182,8 @@ def fill_depth(boundary: np.ndarray) -> np.ndarray:
         seen_curves |= crossed
         frontier = sorted({r for c in crossed for r in regions_of[c] if depth[r] < 0})
         depth[frontier] = level
-    # a region enclosed by no curve at all cannot occur (every region is reached); keep -1 out
-    odd = depth % 2 == 1
-    odd[0] = False
-    return boundary | odd[regions]
+    inside = (depth > 0) & (depth % 2 == 1)  # label 0 (the boundary pixels) keeps depth -1
+    return boundary | inside[regions]
 
 
 def segment_distance(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -267,8 +265,8 @@ def branched_shape(
     room = size - 1 - 2 * margin - 1
     scale = room * rng.uniform(0.75, 1.0) / (high_corner - low_corner).max()
     offset = margin + 0.5 + rng.uniform(0, 1, size=2) * (room - scale * (high_corner - low_corner))
-    to_pixels = lambda p: offset + (p - low_corner) * scale  # noqa: E731
-    shape = rasterize_strokes(size, to_pixels(start), to_pixels(end), np.maximum(radius * scale, 1.5))
+    start, end = offset + (start - low_corner) * scale, offset + (end - low_corner) * scale
+    shape = rasterize_strokes(size, start, end, np.maximum(radius * scale, 1.5))
     labels, count = ndimage.label(shape)
     if count > 1:
         shape = labels == 1 + np.argmax(ndimage.sum_labels(shape, labels, range(1, count + 1)))
