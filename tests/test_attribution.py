@@ -246,6 +246,9 @@ def test_bad_batches_and_changed_models():
 def test_optimizer_must_be_fresh_and_cover_the_model():
     model = mlp()
     x, y = data("mlp")
+    normed = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Tanh(), nn.Linear(6, 3)).double()
+    with pytest.raises(ValueError, match="BatchNorm1d in training mode"):
+        pk.Recorder(normed, torch.optim.SGD(normed.parameters(), lr=0.1), x, y, loss="cross_entropy")
     with pytest.raises(ValueError, match="exactly the model's parameters"):
         pk.Recorder(model, torch.optim.SGD(list(model.parameters())[:2], lr=0.1), x, y, loss="cross_entropy")
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)

@@ -47,6 +47,9 @@ from pathkernel.snapshots import snapshot_store
 from pathkernel.training import ADAM_FAMILY, TrainingPath, adam_scales, optimizer_rule
 
 
+COUPLING_MODULES = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
+
+
 class RecordingError(RuntimeError):
     """The recorded loop no longer matches what the recorder saw (a step not recorded,
     parameters changed outside the optimizer, a gradient that is not the declared loss's)."""
@@ -73,7 +76,8 @@ class Recorder:
     Raises:
         TypeError: an optimizer other than SGD, Adam or AdamW (named in the message).
         ValueError: an optimizer with state already (create the recorder before the first
-            step) or over other parameters than the model's.
+            step) or over other parameters than the model's; a model with batch normalization
+            in training mode (its examples are coupled).
     """
 
     def __init__(
@@ -90,6 +94,11 @@ class Recorder:
     ) -> None:
         self.name, self.hyper = optimizer_rule(optimizer)
         check_inputs(model, x)
+        coupled = sorted({type(m).__name__ for m in model.modules() if isinstance(m, COUPLING_MODULES) and m.training})
+        if coupled:
+            raise ValueError(f"the model has {', '.join(coupled)} in training mode: batch statistics couple the "
+                             "examples of a batch, so its step does not split into per-example gradients "
+                             "(use GroupNorm/LayerNorm, or eval mode)")
         params = list(model.parameters())
         in_optimizer = [p for group in optimizer.param_groups for p in group["params"]]
         if {id(p) for p in in_optimizer} != {id(p) for p in params} or len(in_optimizer) != len(params):
