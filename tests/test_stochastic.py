@@ -182,6 +182,7 @@ def test_figures_draw_the_result(tiny):
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any(f"slope {result.slopes[3]:.2f}" in t for t in texts)
     assert len(plots.stochastic_expectation(result, shown=3).axes) == 3
+    assert len(plots.stochastic_expectation(result).axes[0].get_xticks()) == result.seed_prediction.shape[1]
     assert len(plots.stochastic_per_sample(result).axes) >= 4
 
 

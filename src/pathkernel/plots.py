@@ -783,7 +783,7 @@ def stochastic_expectation(result, shown: int = 10) -> Figure:
     style()
     fig, axes = plt.subplots(1, 3, figsize=(15.0, 4.6), layout="constrained")
     ax = axes[0]
-    seeds = result.seed_prediction.shape[0]
+    seeds, shown = result.seed_prediction.shape[0], min(shown, result.seed_prediction.shape[1])
     index = np.arange(shown)
     spread = result.seed_prediction[:, :shown]
     ax.plot(np.repeat(index[None, :], seeds, 0) + np.linspace(-0.2, 0.2, seeds)[:, None], spread, ".",
