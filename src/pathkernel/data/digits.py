@@ -13,6 +13,7 @@ loaders for local copies of MNIST and CIFAR-10 (nothing is ever downloaded).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import pickle
 import struct
@@ -108,8 +109,14 @@ def _classes(classes: Sequence[int]) -> list[int]:
 def render_glyph(character: str, font: str, size: int = RENDER) -> np.ndarray:
     """The glyph of `character` in the bundled matplotlib font file `font` (a name in
     ``mpl-data/fonts/ttf``), drawn black on white and scaled to fill a size x size square
-    (its height fills the square, width in proportion, centred). Returns ink in [0, 1], (size, size).
+    (its longer side fills the square, the other in proportion, centred). Returns ink in
+    [0, 1], (size, size) (a fresh copy of a cached drawing).
     """
+    return _glyph(character, font, size).copy()
+
+
+@functools.lru_cache(maxsize=512)
+def _glyph(character: str, font: str, size: int) -> np.ndarray:
     path_to_font = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / font
     if not path_to_font.is_file():
         raise FileNotFoundError(f"font {font!r} is not bundled with matplotlib (looked in {path_to_font.parent})")
@@ -238,7 +245,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         if len(header) < 4 or header[:2] != b"\x00\x00" or header[2] != 0x08:
             raise ValueError(f"{path} is not an IDX file of unsigned bytes (header {header!r})")
         dims = struct.unpack(f">{header[3]}I", f.read(4 * header[3]))
-        data = np.frombuffer(f.read(), dtype=np.uint8)
+        data = np.frombuffer(f.read(), dtype=np.uint8).copy()
     if data.size != int(np.prod(dims)):
         raise ValueError(f"{path}: header says shape {dims} ({int(np.prod(dims))} bytes) but holds {data.size} bytes")
     return data.reshape(dims)

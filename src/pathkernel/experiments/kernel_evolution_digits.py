@@ -73,7 +73,9 @@ def umap_embedding(distance: np.ndarray, *, n_neighbors: int, seed: int) -> np.n
 
     The exact n_neighbors nearest neighbours (the point itself first) come from scikit-learn
     and are handed to umap-learn as ``precomputed_knn``; ``random_state=seed`` makes the
-    layout deterministic (and single-threaded).
+    layout deterministic (and single-threaded). A UMAP fit resets the OpenMP thread count
+    that torch shares (measured: 1 -> 2, and training afterwards ran 15x slower on a busy
+    machine), so torch's thread count is restored afterwards.
     """
     import umap  # umap-learn: imported here, its numba compilation is paid only when used
 
@@ -81,9 +83,13 @@ def umap_embedding(distance: np.ndarray, *, n_neighbors: int, seed: int) -> np.n
     distances, indices = search.kneighbors(distance)
     reducer = umap.UMAP(n_neighbors=n_neighbors, metric="precomputed", random_state=seed,
                         precomputed_knn=(indices, distances, None))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*(precomputed|n_jobs|random_state).*")
-        return reducer.fit_transform(distance).astype(np.float64)
+    threads = torch.get_num_threads()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*(precomputed|n_jobs|random_state).*")
+            return reducer.fit_transform(distance).astype(np.float64)
+    finally:
+        torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)
