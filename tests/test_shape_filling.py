@@ -126,3 +126,14 @@ def test_presets_and_bad_configs():
         shape_filling.Config(**{**TINY.__dict__, "suites": (("mazes", (1,)),)})
     with pytest.raises(ValueError, match="optimizer='sgd'"):
         shape_filling.Config(**{**TINY.__dict__, "optimizer": "sgd"})
+
+
+def test_ranger_mse_run_reloads_its_final_checkpoint(tmp_path):
+    """The paper's optimizer and loss; a second run finds the finished checkpoint, trains no
+    further epoch and gives the same result as the first."""
+    config = shape_filling.Config(**{**TINY.__dict__, "optimizer": "ranger", "loss": "mse", "epochs": 2,
+                                     "suites": (("branches", (2,)),)})
+    path = tmp_path / "unet.pt"
+    first = shape_filling.run(config, seed=1, checkpoint=path)
+    assert path.exists() and first.loss.shape == (2,)
+    assert figures.result_digest(shape_filling.run(config, seed=1, checkpoint=path)) == figures.result_digest(first)
