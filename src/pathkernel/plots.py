@@ -1154,7 +1154,7 @@ def kernelevolution_neighbours(result) -> Figure:
     style()
     fig, axes = plt.subplots(1, 5, figsize=(17.0, 4.0), layout="constrained", sharex=True, sharey=True)
     colours = {-1: PALETTE[0], 1: PALETTE[1]}
-    anchor_colours = [PALETTE[j] for j in (2, 3, 4, 6)]
+    anchor_colours = [PALETTE[j] for j in (2, 3, 4, 5)]
     axes[0].contourf(result.grid_x, result.grid_y, np.sign(result.grid_f), levels=[-2, 0, 2],
                      colors=[colours[-1], colours[1]], alpha=0.2)
     axes[0].contour(result.grid_x, result.grid_y, result.grid_f, levels=[0], colors="0.2", linewidths=1)
@@ -1406,13 +1406,13 @@ def shapefilling_complexity(result) -> Figure:
     names = result.suite_names
     fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 3.9), layout="constrained",
                              sharey=True, squeeze=False)
-    oracle_styles = [("nesting-depth parity", PALETTE[2], "-"), ("flood fill", PALETTE[4], "--"),
-                     ("naive parity scan", PALETTE[3], ":")]
+    oracle_styles = [("nesting-depth parity", PALETTE[2], "-", 3.0), ("flood fill", PALETTE[4], "--", 1.4),
+                     ("naive parity scan", PALETTE[3], ":", 1.6)]
     for j, (ax, name) in enumerate(zip(axes[0], names)):
         keep = ~np.isnan(result.complexity[j])
         x = result.complexity[j, keep]
-        for m, (label, colour, dash) in enumerate(oracle_styles):
-            ax.plot(x, result.oracle_iou[j, keep, m], dash, color=colour, lw=1.6, label=label)
+        for m, (label, colour, dash, width) in enumerate(oracle_styles):
+            ax.plot(x, result.oracle_iou[j, keep, m], dash, color=colour, lw=width, label=label, zorder=2 - m)
         scores = result.ood_iou[j, keep]
         ax.fill_between(x, np.quantile(scores, 0.1, axis=1), np.quantile(scores, 0.9, axis=1),
                         color=PALETTE[0], alpha=0.2, lw=0)
