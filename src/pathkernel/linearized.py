@@ -155,7 +155,7 @@ def hessian_norms(model: nn.Module, x: torch.Tensor, *, iterations: int = 50, se
     """max |eigenvalue| of the Hessian of f(w, x_i) in w at the model's parameters, for each x_i, (n,).
 
     Power iteration with Hessian-vector products (double backward through the gradient,
-    `torch.autograd.grad(..., create_graph=True)`), reporting ||H v|| for the unit iterate v: the
+    `torch.autograd.grad(..., create_graph=True)`), reporting ``||H v||`` for the unit iterate v: the
     Rayleigh quotient of H^2, which converges to the largest |eigenvalue| also when +lambda and
     -lambda are both eigenvalues (as for the bilinear couplings of consecutive layers).
     Scalar-output models.
@@ -180,10 +180,11 @@ def hessian_norms(model: nn.Module, x: torch.Tensor, *, iterations: int = 50, se
 
 
 def inverse_relative_scale(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, iterations: int = 50) -> float:
-    """Chizat & Bach's kappa(w0) = ||f(w0, X) - y|| ||D^2 f(w0, X)|| / ||D f(w0, X)||^2.
+    """Chizat & Bach's inverse relative scale kappa at the model's parameters w0.
 
-    ||D f|| is the spectral norm of the Jacobian (n, P), sqrt of the largest eigenvalue of the
-    tangent kernel K(X, X); ||D^2 f|| is taken as sqrt(sum_i ||Hess_w f(w0, x_i)||_op^2)
+    ``kappa(w0) = ||f(w0, X) - y|| ||D^2 f(w0, X)|| / ||D f(w0, X)||^2``, where ``||D f||`` is
+    the spectral norm of the Jacobian (n, P), sqrt of the largest eigenvalue of the tangent
+    kernel K(X, X), and ``||D^2 f||`` is taken as ``sqrt(sum_i ||Hess_w f(w0, x_i)||_op^2)``
     (`hessian_norms`), which lies between the operator norm of the stacked Hessian and sqrt(n)
     times it. kappa << 1: the model stays close to its linearization while it fits y.
     Scalar-output models; x (n, ...), y (n,).
