@@ -44,7 +44,7 @@ OPTIMIZERS = ("gd", "adam")
 
 @dataclass(frozen=True)
 class Config(Presets):
-    """Sizes of the experiment (the paper's were lost; ours are stated).
+    """Sizes of the experiment (the paper's were lost; ours are stated: width 64 at both scales).
 
     n: sequence length (two peaks: C(n, 2) inputs); n_train: the random training part; width,
     depth, activation: the MLP of §5.1; lr, steps: full-batch GD on the MSE to -1/+1 labels.
@@ -92,7 +92,7 @@ class Config(Presets):
 
     @classmethod
     def paper(cls) -> "Config":
-        return cls(scale="paper", n_train=250, width=100, steps=3000, multi_n=32, multi_train=3000, gd_steps=1500,
+        return cls(scale="paper", n_train=250, width=64, steps=3000, multi_n=32, multi_train=3000, gd_steps=1500,
                    adam_steps=500, checkpoints=41, decomposition_queries=100)
 
 
