@@ -8,7 +8,7 @@ import torch
 from scipy.integrate import solve_ivp
 
 import pathkernel as pk
-from pathkernel import plots
+from pathkernel import figures, plots
 from pathkernel.experiments import lazy_training as lt
 from pathkernel.experiments import ntk_limit as nl
 from pathkernel.experiments import output_scale as osc
@@ -153,3 +153,13 @@ def test_figures(lazy, scale, limit):
         fig = plot(result)
         assert len(fig.axes) == axes, plot.__name__
         plt.close(fig)
+
+
+def test_figure_build_is_byte_identical(tmp_path):
+    config = dataclasses.replace(SCALE, steps=10, toy_grid=21)
+    first = figures.build("fig-kernelregime-ellipses", out=tmp_path / "a", config=config)
+    second = figures.build("fig-kernelregime-ellipses", out=tmp_path / "b", config=config)
+    assert first == second
+    for suffix in ("png", "pdf"):
+        assert (tmp_path / "a" / f"fig-kernelregime-ellipses.{suffix}").read_bytes() == \
+            (tmp_path / "b" / f"fig-kernelregime-ellipses.{suffix}").read_bytes()

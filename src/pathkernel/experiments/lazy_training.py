@@ -175,11 +175,23 @@ def _mse(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         return float(0.5 * (model(x)[:, 0] - y).pow(2).mean())
 
 
+@dataclass
+class SideBySide:
+    """A network and its linearization trained side by side, per checkpoint (C,): weight_change
+    ||w_k - w_0|| / ||w_0||, distance (RMS over the grid), loss and loss_linear; linear: the
+    trained `Linearized` module."""
+
+    weight_change: np.ndarray
+    distance: np.ndarray
+    loss: np.ndarray
+    loss_linear: np.ndarray
+    linear: Linearized
+
+
 def lazy_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, grid: torch.Tensor, *, lr: float, steps: int,
-             every: int) -> dict[str, np.ndarray]:
-    """Train `model` and its linearization side by side; per checkpoint (C,): weight_change,
-    distance (RMS over grid), loss, loss_linear. The model and the returned "linear" module end
-    trained."""
+             every: int) -> SideBySide:
+    """Train `model` (which ends trained) and its linearization at its current parameters with
+    the same steps, and measure them at every checkpoint."""
     linear = Linearized(model).cache(x)
     path = train_checkpoints(model, x, y, lr=lr, steps=steps, every=every)
     path_linear = train_checkpoints(linear, x, y, lr=lr, steps=steps, every=every)
@@ -193,9 +205,7 @@ def lazy_run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, grid: torch.Ten
         records["distance"].append(_rms_distance(model, linear, grid))
         records["loss"].append(_mse(model, x, y))
         records["loss_linear"].append(_mse(linear, x, y))
-    out: dict = {key: np.asarray(value) for key, value in records.items()}
-    out["linear"] = linear
-    return out
+    return SideBySide(**{key: np.asarray(value) for key, value in records.items()}, linear=linear)
 
 
 def power_law(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float]:
@@ -222,10 +232,10 @@ def run(config: Config, seed: int = 0) -> Result:
                 kappa[i] = inverse_relative_scale(model, x, y, iterations=config.power_iterations)
             record = lazy_run(model, x, y, grid, lr=config.lr, steps=config.steps, every=config.every)
             for key in sweep:
-                sweep[key][i, s] = record[key]
+                sweep[key][i, s] = getattr(record, key)
             with torch.no_grad():
                 curves.append(model(grid)[:, 0].numpy())
-                curves_linear.append(record["linear"](grid)[:, 0].numpy())
+                curves_linear.append(record.linear(grid)[:, 0].numpy())
         if width in config.function_widths:
             trained.append(curves)
             trained_linear.append(curves_linear)
@@ -242,8 +252,8 @@ def run(config: Config, seed: int = 0) -> Result:
         model = Scaled(_network(config, config.alpha_width, seed), alpha)
         alpha_kappa.append(inverse_relative_scale(model, x, y, iterations=config.power_iterations))
         record = lazy_run(model, x, y, grid, lr=config.lr / alpha**2, steps=config.steps, every=config.every)
-        alpha_distance.append(record["distance"])
-        alpha_change.append(record["weight_change"])
+        alpha_distance.append(record.distance)
+        alpha_change.append(record.weight_change)
     alpha_distance = np.stack(alpha_distance)
     alphas = np.asarray(config.alphas)
     large = alphas >= 1
