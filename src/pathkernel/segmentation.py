@@ -197,7 +197,7 @@ def iou(
 
     prediction, truth (and `ignore`, pixels left out of both masks): bool arrays of the
     same shape (n, ...) (or (H, W) for one image, returned as shape (1,)).
-    IoU = |P and T| / |P or T| over the pixels not ignored, 1 when both are empty there.
+    ``IoU = |P and T| / |P or T|`` (pixel counts) over the pixels not ignored, 1 when both are empty there.
     """
     prediction, truth = np.asarray(prediction), np.asarray(truth)
     masks = [prediction, truth] + ([] if ignore is None else [np.asarray(ignore)])

@@ -56,7 +56,7 @@ def nested_shape(size: int, depth: int, seed: int, *, margin: int = 2) -> np.nda
     """`depth` nested boundary curves: pixel inside when rho < R_k for an odd number of k.
 
     rho = ||p - c|| / r(theta) with r a random smooth star radius (`planar2d.star_radius`,
-    3 harmonics, |r - 1| <= 0.25) and R_k = R (depth - k) / depth, k = 0..depth-1, so every
+    3 harmonics, ``|r - 1| <= 0.25``) and R_k = R (depth - k) / depth, k = 0..depth-1, so every
     band is R / depth wide along each ray. depth=1 is a blob, 2 a blob with a hole, 3 adds
     an island in the hole, and so on.
     """
