@@ -130,7 +130,7 @@ def label_homogeneity(
     if labels.dim() != 1:
         raise ValueError(f"labels has shape {tuple(labels.shape)}; expected (n,)")
     if neighbours.numel() and (neighbours.min() < 0 or neighbours.max() >= labels.shape[0]):
-        raise ValueError(f"neighbours hold indices outside [0, {labels.shape[0]}) (labels has {labels.shape[0]} entries)")
+        raise ValueError(f"neighbours hold indices outside [0, {labels.shape[0]}), the range of labels")
     found = labels[neighbours]
     if query_labels is not None:
         query_labels = torch.as_tensor(query_labels)

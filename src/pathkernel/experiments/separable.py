@@ -70,7 +70,8 @@ class Config(Presets):
 
     n, width, lr, steps: training set and full-batch gradient descent. Both presets reach 100%
     training accuracy at seed 0 (measured); points close to the line are slow to fit, and with
-    n = 1000 (width 100, lr 0.2) gradient descent was still at 99.7% after 3000 steps. angle: direction of the normal u in degrees. k: neighbours per query.
+    n = 1000 (width 100, lr 0.2) gradient descent was still at 99.7% after 3000 steps.
+    angle: direction of the normal u in degrees. k: neighbours per query.
     queries: the displayed queries, as coordinates (along u, along the boundary). probe: probe
     queries per side of the box [-probe_extent, probe_extent]^2 (kept away from the square's
     edges, which would clip the neighbourhoods); band: probes with |<u, q>| < band are "near the
@@ -185,7 +186,8 @@ def run(config: Config, seed: int = 0) -> Result:
     band = (probes @ u).abs() < config.band
     near_euclid = euclidean_neighbours(queries, x, config.k)
     probe_euclid = euclidean_neighbours(probes, x, config.k)
-    checkpoints = sorted(set(np.linspace(0, config.steps, config.checkpoints).round().astype(int)) | set(config.snapshots))
+    evenly = np.linspace(0, config.steps, config.checkpoints).round().astype(int)
+    checkpoints = sorted({int(s) for s in evenly} | set(config.snapshots))
     scores: dict[int, tuple[torch.Tensor, torch.Tensor, float]] = {}
     for step in checkpoints:
         theta = path.params[step]
