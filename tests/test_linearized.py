@@ -157,6 +157,8 @@ def test_bad_arguments():
     model = tiny()
     with pytest.raises(ValueError, match="kernel must be"):
         gd_residuals(np.eye(3), np.ones(2), lr=0.1, steps=3)
+    with pytest.raises(ValueError, match="lr=0"):
+        gd_residuals(np.eye(2), np.ones(2), lr=0, steps=3)
     with pytest.raises(ValueError, match="steps=0"):
         gd_residuals(np.eye(2), np.ones(2), lr=0.1, steps=0)
     with pytest.raises(ValueError, match="scalar-output"):

@@ -116,6 +116,8 @@ def gd_residuals(kernel, u0, *, lr: float, steps: int) -> np.ndarray:
     """
     K, u = _kernel_and_residual(kernel, u0)
     integer("steps", steps)
+    if not (np.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr={lr!r} must be a finite number > 0")
     step = np.eye(len(u)) - lr * K / len(u)
     out = np.empty((steps + 1, len(u)))
     out[0] = u

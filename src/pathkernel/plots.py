@@ -937,6 +937,7 @@ def kernelregime_linearization(result) -> Figure:
         axes[0].semilogy(result.times[1:], result.distance[i, :, 1:].mean(0), color=colours[i], label=f"m = {width}")
     axes[0].set(xlabel="time t = lr $\\times$ step", ylabel="RMS$_x$ |f(w$_k$, x) $-$ f$_{lin}$(w$_k$, x)|")
     axes[0].set_title("(a) network vs linearization along training", loc="left", fontsize="medium")
+    axes[0].set_ylim(bottom=0.2 * result.distance[:, :, 1:].mean(1).min())  # room for the legend below
     axes[0].legend(fontsize="small", ncol=3, loc="lower right")
     widths = np.asarray(result.config.widths, dtype=float)
     final = result.distance[:, :, -1]
@@ -1349,6 +1350,7 @@ _SUITE_LABELS = {
     "shapes": "several shapes (number of shapes)",
     "nesting": "holes (nested boundary curves)",
     "spiral": "spirals (turns)",
+    "maze": "mazes (cells per side)",
     "branches": "branches (strokes; training: 1 to 4)",
     "size": "larger images (size / training size)",
 }
