@@ -136,7 +136,8 @@ def test_load_cifar10_reads_python_batches(tmp_path):
             pickle.dump(batches[name], f)
     x, y = digits.load_cifar10(tmp_path, "train")
     assert x.shape == (15, 3072)
-    np.testing.assert_allclose(x.numpy(), np.concatenate([batches[f"data_batch_{k}"][b"data"] for k in range(1, 6)]) / 255)
+    train = np.concatenate([batches[f"data_batch_{k}"][b"data"] for k in range(1, 6)])
+    np.testing.assert_allclose(x.numpy(), train / 255)
     assert y.tolist() == sum((batches[f"data_batch_{k}"][b"labels"] for k in range(1, 6)), [])
     xt, yt = digits.load_cifar10(tmp_path, "test")
     assert xt.shape == (3, 3072) and yt.tolist() == batches["test_batch"][b"labels"]

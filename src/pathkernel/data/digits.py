@@ -298,7 +298,8 @@ def load_cifar10(directory: str | Path, split: str = "train", *,
         data = np.asarray(batch[b"data"], dtype=np.uint8)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
         if data.ndim != 2 or data.shape[1] != 3072 or data.shape[0] != labels.shape[0]:
-            raise ValueError(f"{path}: data of shape {data.shape} and {labels.shape[0]} labels; expected (n, 3072) and n")
+            raise ValueError(f"{path}: data of shape {data.shape} and {labels.shape[0]} labels; "
+                             f"expected (n, 3072) and n")
         xs.append(data)
         ys.append(labels)
     x = torch.as_tensor(np.concatenate(xs) / 255.0, dtype=dtype)

@@ -258,7 +258,8 @@ def _umap(config: Config, seed: int) -> dict:
     embedding_scores = [_scores(pairwise_distances(e), labels, seen, config, seed) for e in embeddings[[0, 2]]]
     return dict(
         umap_labels=labels, embeddings=embeddings,
-        feature_silhouette=np.stack([s for s, _ in feature_scores]), feature_knn=np.stack([k for _, k in feature_scores]),
+        feature_silhouette=np.stack([s for s, _ in feature_scores]),
+        feature_knn=np.stack([k for _, k in feature_scores]),
         embedding_silhouette=np.stack([s for s, _ in embedding_scores]),
         embedding_knn=np.stack([k for _, k in embedding_scores]),
         seen_test_accuracy=accuracy(path.model, rest / 16, rest_y),
