@@ -262,7 +262,7 @@ def load_mnist(directory: str | Path, split: str = "train", *,
     """
     if split not in MNIST_FILES:
         raise ValueError(f"split={split!r}; expected one of {tuple(MNIST_FILES)}")
-    directory = Path(directory)
+    directory = Path(directory).expanduser()
     layout = "the IDX files " + ", ".join(name for pair in MNIST_FILES.values() for name in pair) + " (optionally .gz)"
     images, labels = (read_idx(_find(directory, name, "MNIST", layout)) for name in MNIST_FILES[split])
     if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
@@ -283,7 +283,7 @@ def load_cifar10(directory: str | Path, split: str = "train", *,
     """
     if split not in CIFAR10_FILES:
         raise ValueError(f"split={split!r}; expected one of {tuple(CIFAR10_FILES)}")
-    directory = Path(directory)
+    directory = Path(directory).expanduser()
     layout = "the pickled batches data_batch_1 .. data_batch_5 and test_batch of cifar-10-batches-py"
     xs, ys = [], []
     for name in CIFAR10_FILES[split]:
