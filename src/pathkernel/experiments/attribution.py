@@ -140,6 +140,8 @@ class Config(Presets):
     test digits explained (first correctly classified ones of distinct classes, then the first
     misclassified ones). k: proponents/opponents shown and the top-k of the overlap.
     checkpoint_counts: numbers C of TracIn checkpoints (each <= the number of steps).
+    Measured on one shared core: quick ~22 s (52 steps, 1,066 parameters); paper ~10 min
+    (860 steps, 2,698 parameters, 6 digits; the exact decomposition ~4.5 min of it).
     """
 
     scale: str
