@@ -100,3 +100,16 @@ def test_figures(result, name, panels):
     fig = getattr(plots, name)(result)
     assert len(fig.axes) == panels
     plt.close(fig)
+
+
+def test_registered_figures_build_byte_identical(tmp_path):
+    from pathkernel import figures
+
+    config = dataclasses.replace(TINY, steps=10, grid=5)
+    for figure_id in ("fig-separable-decision", "fig-separable-snapshots"):
+        first = figures.build(figure_id, out=tmp_path / "a", config=config)
+        second = figures.build(figure_id, out=tmp_path / "b", config=config)
+        assert first == second and first["chapter"] == "separable"
+        for suffix in ("png", "pdf"):
+            assert (tmp_path / "a" / f"{figure_id}.{suffix}").read_bytes() == \
+                (tmp_path / "b" / f"{figure_id}.{suffix}").read_bytes()
