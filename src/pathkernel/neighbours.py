@@ -114,7 +114,7 @@ def label_homogeneity(
 
     With query_labels: the fraction whose label equals the query's own. Without: the
     fraction carrying the most frequent label among the query's neighbours (1 for a
-    label-homogeneous set, 1 / number of classes at best for a perfectly mixed one).
+    label-homogeneous set; its lowest value, 1 / c, for a set split evenly among c labels).
 
     Args:
         neighbours: integer tensor (m, k) of indices into labels.
