@@ -61,6 +61,20 @@ def test_a_spiral_is_one_corridor_crossed_once_per_turn(turns):
         assert abs(runs - turns) <= 1
 
 
+@pytest.mark.parametrize("cells", [1, 2, 5])
+def test_a_maze_is_one_tree_of_corridors_through_every_cell(cells):
+    """A spanning tree of the grid: one piece, no hole (no loop of corridors), every cell
+    centre on a corridor, off the border."""
+    size = 96
+    shape = shapes_ood.maze_shape(size, cells, seed=3)
+    assert _pieces(shape) == 1 and _off_border(shape) and len(naive_outside(~shape)) == (~shape).sum()
+    cell = (size - 2 * 2 - 2) / cells
+    centres = (2 + 1 + (np.arange(cells) + 0.5) * cell).round().astype(int)
+    assert shape[np.ix_(centres, centres)].all()
+    with pytest.raises(ValueError, match="cells=12"):
+        shapes_ood.maze_shape(96, 12, seed=0)
+
+
 def test_dataset_pairs_and_the_size_suite():
     inputs, targets, shapes = shapes_ood.dataset("branches", 6, 3, 16, seed=2)
     assert inputs.shape == targets.shape == (3, 1, 16, 16) and shapes.shape == (3, 32, 32)

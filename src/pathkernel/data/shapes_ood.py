@@ -12,6 +12,8 @@ shape, Lanczos-filtered and down-sampled by 2).
   island in the hole, ...), concentric bands of a random smooth star shape. Flood fill
   fills the holes; the nesting-depth oracle `planar2d.fill_depth` does not.
 * ``"spiral"``: a thick spiral stroke of that many turns, a long thin corridor.
+* ``"maze"``: the corridors of a random maze on a grid of that many cells per side (a
+  spanning tree of the grid: one simply connected shape of long, winding corridors).
 * ``"branches"``: one branched shape with that many strokes (training: 1 to 4).
 * ``"size"``: a training shape drawn on an image that many times larger (the network is
   convolutional, so it runs on any size divisible by 2**(scales - 1)).
@@ -26,7 +28,7 @@ import numpy as np
 from pathkernel.data.planar2d import branched_shape, network_pair, rasterize_strokes, star_radius
 from pathkernel.validation import integer
 
-SUITES = ("shapes", "nesting", "spiral", "branches", "size")
+SUITES = ("shapes", "nesting", "spiral", "maze", "branches", "size")
 TRAINING_BRANCHES = (1, 4)
 
 
@@ -100,6 +102,37 @@ def spiral_shape(size: int, turns: float, seed: int, *, margin: int = 2) -> np.n
     return rasterize_strokes(size, points[:-1], points[1:], half)
 
 
+def maze_shape(size: int, cells: int, seed: int, *, margin: int = 2) -> np.ndarray:
+    """The corridors of a random maze on a cells x cells grid, bool (size, size).
+
+    A randomized depth-first search from a random cell draws a spanning tree of the grid
+    (the classic "recursive backtracker" maze); each tree edge is a corridor between two
+    cell centres, half as wide as a cell (half-width cell / 4), so corridors and walls are
+    equally thick. The shape is connected and simply connected, `margin` pixels off the border.
+    """
+    integer("cells", cells)
+    cell = (size - 2 * margin - 2) / cells
+    if cell < 8:
+        raise ValueError(f"cells={cells} leaves cells of {cell:.1f} pixels in size={size}; expected >= 8")
+    rng = np.random.default_rng([seed, 5])
+    start = (int(rng.integers(cells)), int(rng.integers(cells)))
+    seen, stack, edges = {start}, [start], []
+    while stack:
+        i, j = stack[-1]
+        free = [(a, b) for a, b in ((i + 1, j), (i - 1, j), (i, j + 1), (i, j - 1))
+                if 0 <= a < cells and 0 <= b < cells and (a, b) not in seen]
+        if not free:
+            stack.pop()
+            continue
+        nxt = free[rng.integers(len(free))]
+        seen.add(nxt)
+        edges.append(((i, j), nxt))
+        stack.append(nxt)
+    edges = np.array(edges or [(start, start)], dtype=float)  # (E, 2 ends, 2 coordinates)
+    ends = margin + 1 + (edges + 0.5) * cell
+    return rasterize_strokes(size, ends[:, 0], ends[:, 1], np.full(len(edges), cell / 4))
+
+
 def suite_shape(suite: str, complexity: float, size: int, seed: int) -> np.ndarray:
     """One shape of `suite` (see `SUITES`) at the given complexity, drawn at `size` (bool)."""
     if suite == "shapes":
@@ -108,6 +141,8 @@ def suite_shape(suite: str, complexity: float, size: int, seed: int) -> np.ndarr
         return nested_shape(size, int(complexity), seed)
     if suite == "spiral":
         return spiral_shape(size, float(complexity), seed)
+    if suite == "maze":
+        return maze_shape(size, int(complexity), seed)
     if suite == "branches":
         return branched_shape(size, seed=seed, branches=int(complexity))
     if suite == "size":
