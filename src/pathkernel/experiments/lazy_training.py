@@ -112,9 +112,9 @@ class Config(Presets):
 
     @classmethod
     def quick(cls) -> "Config":
-        return cls(scale="quick", widths=(10, 20, 50, 100, 200, 400), seeds=2, steps=100, every=20,
-                   alphas=(0.3, 1.0, 3.0, 10.0, 30.0, 100.0), alpha_width=50, n_functions=30,
-                   function_widths=(10, 50, 400))
+        return cls(scale="quick", widths=(10, 20, 40, 80, 160, 320), seeds=2, steps=100, every=20,
+                   alphas=(0.3, 1.0, 3.0, 10.0, 30.0, 100.0), alpha_width=40, n_functions=30,
+                   function_widths=(10, 40, 320))
 
     @classmethod
     def paper(cls) -> "Config":
