@@ -335,3 +335,35 @@ def test_experiment_adds_up_and_is_deterministic():
     again = experiment.run(TINY, seed=0)
     assert result_digest(again) == result_digest(result)
     assert result_digest(experiment.run(TINY, seed=1)) != result_digest(result)
+
+
+@pytest.mark.parametrize("name", ["nesterov", "adam"])
+def test_reverse_sweep_leaves_the_path_untouched_and_repeats(name):
+    # the backward sweep updates its adjoints in place; the snapshots it reads must not change
+    path, x = recorded("cnn", name, 0.05, storage="memory")
+    params, scales = path.params.clone(), path.scales.clone() if path.scales is not None else None
+    first = pk.domingos(path, x[:2] + 0.1, exact=True, per_sample=True)
+    second = pk.domingos(path, x[:2] + 0.1, exact=True, per_sample=True)
+    torch.testing.assert_close(path.params, params, rtol=0, atol=0)
+    if scales is not None:
+        torch.testing.assert_close(path.scales, scales, rtol=0, atol=0)
+    torch.testing.assert_close(second.per_sample, first.per_sample, rtol=0, atol=0)
+
+
+def test_float32_model_gives_float32_snapshots_and_float32_exactness(tmp_path):
+    # the snapshots are stored in the model's dtype, so the sum closes to the model's round-off
+    model = cnn().float()
+    x, y = data("cnn")
+    x = x.float()
+    optimizer = OPTIMIZERS["adam"](model.parameters(), 0.05)
+    recorder = pk.Recorder(model, optimizer, x, y, loss="cross_entropy", directory=tmp_path)
+    user_loop(model, optimizer, x, y, recorder)
+    path = recorder.path
+    assert path.params.dtype == torch.float32 and (tmp_path / "params.f4").exists()
+    rows, P = path.params.shape
+    on_disk = np.fromfile(tmp_path / "params.f4", dtype=np.float32)[: rows * P].reshape(rows, P)
+    np.testing.assert_array_equal(on_disk, path.params.numpy())
+    dec = pk.domingos(path, x[:3] + 0.1, exact=True, per_sample=True)
+    total = dec.initial + dec.per_sample.sum(1) + dec.regularization
+    scale = float(dec.prediction.abs().max())
+    assert float((total - dec.prediction).abs().max()) < 100 * torch.finfo(torch.float32).eps * scale

@@ -136,13 +136,19 @@ def reverse_terms(
             theta_k = theta[k].clone()
             delta = theta[k + 1] - theta_k
             points, weights = rule(k)
-            query = sum(w * features(theta_k + s * delta, xq) for s, w in zip(points, weights))
+            # in place: every (chunk, c, P) temporary of a 1M-parameter model is tens of MB
+            query = torch.zeros_like(z)
+            for s, w in zip(points.tolist(), weights.tolist()):
+                query.add_(features(torch.add(theta_k, delta, alpha=s), xq), alpha=w)
             lr = path.lrs[k]
             if update.decoupled_decay:
                 regularization[q_rows] -= lr * update.decoupled_decay * (query @ theta_k)
-            q = lr * query * path.scales[k] if update.preconditioned else lr * query
-            z = update.carry * q + update.decay * z
-            u = (update.first_gain if k == 0 else update.gain) * z + update.direct * q
+            q = query.mul_(path.scales[k]).mul_(lr) if update.preconditioned else query.mul_(lr)
+            z.mul_(update.decay).add_(q, alpha=update.carry)
+            gain = update.first_gain if k == 0 else update.gain
+            u = z if gain == 1 else z * gain
+            if update.direct:
+                u = u.add(q, alpha=update.direct)
             if update.coupled_decay:
                 regularization[q_rows] -= update.coupled_decay * (u @ theta_k)
             rows = everyone[path.batch(k)]
