@@ -367,3 +367,25 @@ def test_float32_model_gives_float32_snapshots_and_float32_exactness(tmp_path):
     total = dec.initial + dec.per_sample.sum(1) + dec.regularization
     scale = float(dec.prediction.abs().max())
     assert float((total - dec.prediction).abs().max()) < 100 * torch.finfo(torch.float32).eps * scale
+
+
+@pytest.mark.parametrize("name", ["momentum", "adamw"])
+def test_explaining_some_outputs_equals_those_columns_of_the_full_decomposition(name):
+    path, x = recorded("cnn", name, 0.05, storage="memory")
+    queries = x[:2] + 0.1
+    full = pk.domingos(path, queries, exact=True, per_sample=True)
+    part = pk.domingos(path, queries, exact=True, per_sample=True, outputs=[2, 0])
+    torch.testing.assert_close(part.prediction, full.prediction[:, [2, 0]], rtol=0, atol=0)
+    torch.testing.assert_close(part.per_sample, full.per_sample[..., [2, 0]], rtol=1e-10, atol=1e-14)
+    torch.testing.assert_close(part.regularization, full.regularization[:, [2, 0]], rtol=1e-10, atol=1e-14)
+    gap = part.initial + part.per_sample.sum(1) + part.regularization - part.prediction
+    assert float(gap.abs().max()) < 1e-12
+
+
+def test_bad_outputs_are_named():
+    path, x = recorded("mlp", "sgd", 0.0, storage="memory")
+    for bad in ([3], [], [0, 0], 1, [True]):
+        with pytest.raises(ValueError, match="outputs="):
+            pk.domingos(path, x[:1], per_sample=True, outputs=bad)
+    with pytest.raises(ValueError, match="route='reverse'"):
+        pk.domingos(path, x[:1], per_sample=True, outputs=[0], route="forward")

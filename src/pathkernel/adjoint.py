@@ -101,6 +101,7 @@ def reverse_terms(
     rule: Rule,
     max_memory: int,
     progress_bar: bool | None,
+    query_f: FlatFunction | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(weighted, path_kernel, regularization) by the backward sweep of the module docstring.
 
@@ -110,27 +111,35 @@ def reverse_terms(
     (m, c), the weight-decay contribution (zero without weight decay). The query gradient
     of step k is averaged over its segment with `rule(k)`. Queries are processed in
     chunks so that the four (chunk, c, P) adjoint buffers fit in `max_memory` bytes.
+    `query_f` (default f): the query-side function when only some outputs are explained,
+    theta, x -> (m, c_q); then the adjoints are (chunk, c_q, P), one JVP of the batch per
+    explained output, and weighted, path_kernel are (m, n, c_q, c), regularization (m, c_q).
     """
     update = update_rule(path)
+    query_f = f if query_f is None else query_f
     n, m = path.x.shape[0], x.shape[0]
     theta = path.params
     P = theta.shape[1]
     target = prepare_targets(path.loss, path.y, n, c, theta.dtype)
-    queries_per_chunk = max(1, max_memory // (4 * c * P * theta.element_size()))
+    with torch.no_grad():
+        cq = query_f(theta[0], x[:1]).shape[1]
+    queries_per_chunk = max(1, max_memory // (4 * cq * P * theta.element_size()))
+    if chain is not None and query_f is not f:
+        raise ValueError("explaining some outputs only goes through torch.func (chain=None)")
 
     def features(t: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
         if chain is not None:
             return structured.features(chain, t, xs)
-        return torch.cat([J for _, J in jacobian_chunks(f, t, xs, queries_per_chunk)])
+        return torch.cat([J for _, J in jacobian_chunks(query_f, t, xs, queries_per_chunk)])
 
-    weighted = x.new_zeros(m, n, c, c)
-    path_kernel = x.new_zeros(m, n, c, c)
-    regularization = x.new_zeros(m, c)
+    weighted = x.new_zeros(m, n, cq, c)
+    path_kernel = x.new_zeros(m, n, cq, c)
+    regularization = x.new_zeros(m, cq)
     everyone = torch.arange(n)
     for start in range(0, m, queries_per_chunk):
         xq = x[start : start + queries_per_chunk]
         q_rows = slice(start, start + xq.shape[0])
-        z = x.new_zeros(xq.shape[0], c, P)
+        z = x.new_zeros(xq.shape[0], cq, P)
         for k in progress(reversed(range(path.steps)), total=path.steps, desc="per-sample (reverse)",
                           enabled=progress_bar):
             theta_k = theta[k].clone()
@@ -155,7 +164,7 @@ def reverse_terms(
             xb = path.x[rows]
             with torch.no_grad():
                 lprime = loss_derivative(path.loss, f(theta_k, xb), target[rows])
-            along = _directional(f, theta_k, xb, u.reshape(-1, P)).reshape(xq.shape[0], c, rows.numel(), c)
+            along = _directional(f, theta_k, xb, u.reshape(-1, P)).reshape(xq.shape[0], cq, rows.numel(), c)
             along = along.permute(0, 2, 1, 3)
             path_kernel[q_rows].index_add_(1, rows, along)
             weighted[q_rows].index_add_(1, rows, along * lprime[None, :, None, :])

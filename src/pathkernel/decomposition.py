@@ -21,6 +21,7 @@ For a recorded path theta_0..theta_T and query points x (DESIGN §3):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -234,6 +235,23 @@ def _per_sample_terms(
     return weighted, path_kernel
 
 
+def _selected(f: FlatFunction, outputs: Sequence[int], c: int, scalar: bool, forward_route: bool) -> FlatFunction:
+    """theta, x -> f(theta, x)[:, outputs], after checking `outputs` (see `domingos`)."""
+    if scalar:
+        raise ValueError(f"outputs={outputs!r}: the model has a single output; leave outputs=None")
+    if forward_route:
+        raise ValueError("outputs= needs route='reverse' (or 'auto') in per_sample mode")
+    index = list(outputs) if not isinstance(outputs, (int, str, bytes)) else None
+    if (index is None or not index or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < c
+                                          for i in index) or len(set(index)) != len(index)):
+        raise ValueError(f"outputs={outputs!r} must be a non-empty sequence of distinct integers in [0, {c})")
+
+    def selected(theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return f(theta, x)[:, index]
+
+    return selected
+
+
 def _forward_models(path: TrainingPath) -> bool:
     """Whether the forward routes model the path's optimizer (no weight decay, dampening, Nesterov, AdamW)."""
     hyper = path.hyper
@@ -252,6 +270,7 @@ def domingos(
     max_memory: int = DEFAULT_MAX_MEMORY,
     method: str = "auto",
     route: str = "auto",
+    outputs: Sequence[int] | None = None,
     progress_bar: bool | None = None,
 ) -> Decomposition:
     """Decompose f(theta_T, x) along a recorded training path (Theorems 2 and 3).
@@ -284,6 +303,11 @@ def domingos(
             (m x c x P floats, `pathkernel.adjoint`; needs stride=1); "auto": "reverse"
             for paths with weight decay, dampening, Nesterov, AdamW or recorded from a
             user's loop (`pathkernel.attribution.Recorder`), else "forward".
+        outputs: explain only these outputs (distinct indices into the model's c outputs,
+            e.g. [predicted class]); the terms then have len(outputs) in place of c, and
+            the reverse route costs one Jacobian-vector product of each step's batch per
+            explained output instead of c. Needs route "reverse" (or "auto") in per_sample
+            mode and a model with several outputs.
         progress_bar: tqdm bar; None shows it only on an interactive terminal.
 
     Returns:
@@ -317,11 +341,12 @@ def domingos(
     x = x.detach()
     f = flat_function(model)
     c, scalar = output_dim(model, x)
+    query_f = f if outputs is None else _selected(f, outputs, c, scalar, per_sample and route != "reverse")
     with torch.no_grad():
-        prediction = f(path.params[-1], x)
-        initial = f(path.params[0], x)
-    chain = chain_for(model, x, method)
-    kernel_part, levels = _kernel_part(f, chain, path.params, x, nodes if exact else None, progress_bar,
+        prediction = query_f(path.params[-1], x)
+        initial = query_f(path.params[0], x)
+    chain = chain_for(model, x, method) if outputs is None else None
+    kernel_part, levels = _kernel_part(query_f, chain, path.params, x, nodes if exact else None, progress_bar,
                                        max_memory)
     rhs = initial + kernel_part
     terms = {}
@@ -331,7 +356,7 @@ def domingos(
 
         if route == "reverse":
             weighted, path_kernel, regularization = reverse_terms(path, f, chain, x, c, rule, max_memory,
-                                                                  progress_bar)
+                                                                  progress_bar, query_f)
             if float(path.hyper.get("weight_decay", 0.0)):
                 terms["regularization"] = regularization[:, 0] if scalar else regularization
         elif path.optimizer in BUFFERED_OPTIMIZERS:
