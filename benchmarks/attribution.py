@@ -3,16 +3,21 @@
     python -m benchmarks.attribution                  # both parts (about 10 minutes on 2 cores)
     python -m benchmarks.attribution --steps 40       # recorded steps of the scale part
     python -m benchmarks.attribution --out FILE.json  # default benchmarks/results/attribution.json
+    python -m benchmarks.attribution --skip-tracin --dtypes float32   # scale part only, keeps TracIn
 
-Scale: a CNN of 1.02M float64 parameters (28 x 28 inputs, two 3 x 3 convolutions with GELU,
-a 12544 -> 80 -> 10 head), trained by Adam on mini-batches of 32 random images with 10
-classes, recorded by `pk.Recorder` (snapshots on disk), then `pk.domingos(exact=True,
-per_sample=True, nodes=8)` for one query (10 logits; the backward route). Measured over `--steps`
-and `2 * --steps` steps: seconds per step of the recorded loop and of the decomposition,
-peak anonymous memory (RssAnon: what must fit in RAM; the memory-mapped snapshots are
-file pages the kernel may evict) and the snapshot bytes on disk, then extrapolated
-linearly to T = 10,000 steps (the per-step work does not depend on T; the memory is
-checked not to grow with T).
+Scale: a CNN of 1.02M parameters (28 x 28 inputs, two 3 x 3 convolutions with GELU, a
+12544 -> 80 -> 10 head), in float64 and in float32 (the snapshot files are in the model's
+dtype, and so is the round-off to which the contributions add up), trained by Adam on
+mini-batches of 32 random images with 10 classes, recorded by `pk.Recorder` (snapshots on
+disk: the strategy is storage, not replay), then `pk.domingos(exact=True, per_sample=True,
+nodes=8)` for one query: all 10 logits, and the predicted logit only (`outputs=[class]`; the
+backward route costs one Jacobian-vector product of each step's batch per explained
+output). Measured over `--steps` and `2 * --steps` steps only (not 10,000): seconds per
+step of the recorded loop and of the decomposition, peak anonymous memory (RssAnon: what
+must fit in RAM; the memory-mapped snapshots are file pages the kernel may evict) and the
+snapshot bytes on disk, then extrapolated linearly to T = 10,000 steps (the per-step work
+does not depend on T; the memory is checked not to grow with T). Timings on a shared CPU
+are upper bounds and vary by 2x between runs.
 
 TracIn: the chapter's experiment (`pathkernel.experiments.attribution`, quick preset),
 with Captum's `TracInCP` timed on the same checkpoints as our `tracin_cp`.
@@ -73,21 +78,22 @@ class PeakMemory:
         self._thread.join()
 
 
-def million_cnn(seed: int) -> nn.Sequential:
+def million_cnn(seed: int, dtype: torch.dtype = torch.float64) -> nn.Sequential:
     """1,020,... parameters: Conv(1->32) GELU Conv(32->64, stride 2) GELU Linear(12544->80) GELU Linear(80->10)."""
     torch.manual_seed(seed)
     return nn.Sequential(
         nn.Conv2d(1, 32, 3, padding=1), nn.GELU(), nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.GELU(),
         nn.Flatten(), nn.Linear(64 * 14 * 14, 80), nn.GELU(), nn.Linear(80, 10),
-    ).double()
+    ).to(dtype)
 
 
-def scale_run(steps: int, n: int = 2048, batch: int = 32, seed: int = 0) -> dict:
-    """Record `steps` Adam steps of the 1M-parameter CNN and decompose one query exactly."""
+def scale_run(steps: int, dtype: torch.dtype = torch.float64, n: int = 2048, batch: int = 32, seed: int = 0) -> dict:
+    """Record `steps` Adam steps of the 1M-parameter CNN (in `dtype`; the snapshot files and the
+    decomposition's round-off are in that dtype too) and decompose one query exactly."""
     g = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 1, 28, 28, generator=g, dtype=torch.float64)
+    x = torch.rand(n, 1, 28, 28, generator=g, dtype=dtype)
     y = torch.randint(0, 10, (n,), generator=g)
-    model = million_cnn(seed)
+    model = million_cnn(seed, dtype)
     P = sum(p.numel() for p in model.parameters())
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     with tempfile.TemporaryDirectory(prefix="pathkernel-bench-") as directory:
@@ -103,17 +109,23 @@ def scale_run(steps: int, n: int = 2048, batch: int = 32, seed: int = 0) -> dict
             train_seconds = time.perf_counter() - start
         disk = sum(f.stat().st_blocks * 512 for f in Path(directory).iterdir())
         path = recorder.path
-        query = torch.rand(1, 1, 28, 28, generator=g, dtype=torch.float64)
+        query = torch.rand(1, 1, 28, 28, generator=g, dtype=dtype)
         with PeakMemory() as exact_memory:
             start = time.perf_counter()
             dec = pk.domingos(path, query, exact=True, per_sample=True, nodes=NODES)
             exact_seconds = time.perf_counter() - start
         gap = float((dec.initial + dec.per_sample.sum(1) - dec.prediction).abs().max())
         levels = np.bincount(dec.quadrature_levels.numpy()).tolist()
-    return {"steps": steps, "parameters": P, "nodes": NODES, "n": n, "batch": batch, "queries": 1, "outputs": 10,
+        start = time.perf_counter()
+        one = pk.domingos(path, query, exact=True, per_sample=True, nodes=NODES,
+                          outputs=[int(dec.prediction.argmax())])
+        one_seconds = time.perf_counter() - start
+        one_gap = float((one.initial + one.per_sample.sum(1) - one.prediction).abs().max())
+    return {"dtype": str(dtype).removeprefix("torch."), "steps": steps, "parameters": P, "nodes": NODES, "n": n, "batch": batch, "queries": 1, "outputs": 10,
             "train_seconds_per_step": train_seconds / steps, "exact_seconds_per_step": exact_seconds / steps,
             "train_peak_anon_bytes": train_memory.anon, "exact_peak_anon_bytes": exact_memory.anon,
             "exact_peak_file_bytes": exact_memory.file, "disk_bytes": disk, "additivity_error": gap,
+            "one_output_seconds_per_step": one_seconds / steps, "one_output_additivity_error": one_gap,
             "quadrature_levels_histogram": levels}
 
 
@@ -173,6 +185,7 @@ def extrapolate(short: dict, long: dict) -> dict:
     return {"target_steps": TARGET_STEPS,
             "train_hours": per_step("train_seconds_per_step") * TARGET_STEPS / 3600,
             "exact_hours_per_query": per_step("exact_seconds_per_step") * TARGET_STEPS / 3600,
+            "one_output_hours_per_query": per_step("one_output_seconds_per_step") * TARGET_STEPS / 3600,
             "disk_gigabytes": (long["disk_bytes"] + disk_per_step * (TARGET_STEPS - long["steps"])) / 1e9,
             "ram_gigabytes": max(long["train_peak_anon_bytes"], long["exact_peak_anon_bytes"],
                                  short["exact_peak_anon_bytes"]) / 2**30,
@@ -183,15 +196,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--skip-tracin", action="store_true")
+    parser.add_argument("--skip-tracin", action="store_true",
+                        help="measure the scale part only; keep the TracIn section of an existing --out file")
+    parser.add_argument("--dtypes", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
     args = parser.parse_args(argv)
     record = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": {"processor": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__,
                           "pathkernel": pk.__version__,
                           "note": "CPU shared with other jobs while measured: timings are upper bounds"}}
-    short, long = scale_run(args.steps), scale_run(2 * args.steps)
-    record["scale"] = {"measured": [short, long], "extrapolated": extrapolate(short, long)}
+    record["scale"] = {}
+    for name in args.dtypes:
+        dtype = getattr(torch, name)
+        short, long = scale_run(args.steps, dtype), scale_run(2 * args.steps, dtype)
+        record["scale"][name] = {"measured": [short, long], "extrapolated": extrapolate(short, long)}
     print(json.dumps(record["scale"], indent=2))
+    if args.skip_tracin and args.out.exists():
+        record["tracin"] = json.loads(args.out.read_text()).get("tracin")
     if not args.skip_tracin:
         record["tracin"] = tracin_run()
         print(f"{'C':>5} {'Spearman':>9} {'top-k':>6} {'sign':>6} {'ours s':>8} {'Captum s':>9}")

@@ -26,9 +26,15 @@ Memory (the strategy: snapshots on disk, not deterministic replay): theta_0..the
 Adam's step scales) go to files on disk (`pathkernel.snapshots`, memory-mapped), not RAM;
 `domingos` reads them a step at a time and, with the backward route (`pathkernel.adjoint`),
 holds only m x c x P adjoint floats for m queries, whatever T and n. Disk: (T + 1) x P
-floats of the model's dtype, twice that for Adam/AdamW: a float64 1M-parameter model
-trained by Adam for 10,000 steps needs 164 GB of disk and about 1.2 GiB of RAM
-(`python -m benchmarks.attribution`).
+floats of the model's dtype (so a float32 model is decomposed to float32 round-off, a
+float64 one to float64 round-off), twice that for Adam/AdamW: a 1M-parameter model trained
+by Adam for 10,000 steps needs about 82 GB of disk in float32 (164 GB in float64) and about
+1 GiB of RAM. Time: about one Jacobian of the queries per quadrature node and one
+Jacobian-vector product of the step's batch per explained output, per step;
+`domingos(..., outputs=[class])` explains one logit instead of all c. Measured figures,
+extrapolated from a few steps: `python -m benchmarks.attribution` and
+benchmarks/results/attribution.json. Replay from theta_0 and the recorded batches (no disk)
+is not implemented.
 """
 
 from __future__ import annotations
