@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from pathkernel.segmentation import Lookahead, iou, random_flips, rim, segmentation_loss, train_segmentation
+from pathkernel.segmentation import Lookahead, iou, predict, random_flips, rim, segmentation_loss, train_segmentation
 from pathkernel.unet import UNet
 
 
@@ -124,6 +124,20 @@ def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(tmp_path, optimize
     history = train_segmentation(resumed, images, targets, epochs=4, checkpoint=path, **kwargs)
     assert torch.equal(_weights(resumed), _weights(whole))
     assert history.loss == expected.loss and history.lr == expected.lr
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_training_on_a_gpu_follows_the_cpu_run():
+    """Same batches and flips on both devices (drawn on the CPU): float64 weights agree to
+    round-off, and predictions come back to the CPU."""
+    images, targets = _tiny_data()
+    kwargs = dict(epochs=2, batch_size=4, optimizer="ranger", seed=3)
+    cpu = UNet(scales=2, width=2, seed=1, dtype=torch.float64)
+    train_segmentation(cpu, images, targets, **kwargs)
+    gpu = UNet(scales=2, width=2, seed=1, dtype=torch.float64)
+    train_segmentation(gpu, images, targets, device="cuda", **kwargs)
+    torch.testing.assert_close(_weights(gpu).cpu(), _weights(cpu), rtol=1e-9, atol=1e-11)
+    assert predict(gpu, images).device.type == "cpu"
 
 
 def test_plateau_schedule_divides_the_rate_by_ten():

@@ -131,13 +131,17 @@ def train_segmentation(
     seed: int = 0,
     checkpoint: str | Path | None = None,
     show_progress: bool | None = None,
+    device: str | torch.device = "cpu",
 ) -> History:
     """Train `model` (in place) to map images to targets, both (n, c, H, W) in [0, 1].
 
     Mini-batch loop of the module docstring. With `checkpoint`, the state after every
     epoch (model, optimizer, scheduler, history, epoch) is saved there, and a run that
     finds a checkpoint resumes after its epoch: the final weights equal those of an
-    uninterrupted run. Returns the `History` of all epochs (resumed ones included).
+    uninterrupted run. `device` (e.g. "cuda" for the paper scale) is where the model is moved
+    and the batches are sent; the data, the order and the flips stay on the CPU, so the batches
+    are the same on every device (the arithmetic on a GPU is not bit-identical to the CPU's).
+    Returns the `History` of all epochs (resumed ones included).
     """
     integer("epochs", epochs)
     integer("batch_size", batch_size)
@@ -148,11 +152,13 @@ def train_segmentation(
         raise ValueError(f"images {tuple(images.shape)} and targets {tuple(targets.shape)} must both be (n, c, H, W)")
     if loss not in LOSSES:
         raise ValueError(f"loss={loss!r}; expected one of {LOSSES}")
+    device = torch.device(device)
+    model.to(device)
     opt, inner = make_optimizer(model, optimizer, lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(inner, factor=0.1, patience=patience)
     history, start = History(), 0
     if checkpoint is not None and Path(checkpoint).exists():
-        state = torch.load(checkpoint, weights_only=True)
+        state = torch.load(checkpoint, weights_only=True, map_location=device)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -167,6 +173,7 @@ def train_segmentation(
             x, y = images[batch], targets[batch]
             if flips:
                 x, y = random_flips(x, y, generator)
+            x, y = x.to(device), y.to(device)
             value = segmentation_loss(model(x), y, loss)
             opt.zero_grad()
             value.backward()
@@ -185,9 +192,11 @@ def train_segmentation(
 
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    """sigmoid(model(images)) in eval mode, by batches: (n, c, H, W) probabilities."""
+    """sigmoid(model(images)) in eval mode, by batches on the model's device: (n, c, H, W)
+    probabilities, on the CPU."""
     model.eval()
-    return torch.cat([torch.sigmoid(model(chunk)) for chunk in images.split(batch_size)])
+    device = next(model.parameters()).device
+    return torch.cat([torch.sigmoid(model(chunk.to(device))).cpu() for chunk in images.split(batch_size)])
 
 
 def iou(
