@@ -254,6 +254,7 @@ def top_examples(decomposition: Decomposition, k: int, *, output: int | torch.Te
         k: how many of each (1 <= k <= n).
         output: for c outputs, the output each query is explained for: one int, an (m,)
             tensor of ints, or None for the predicted class (argmax of the prediction).
+            After `domingos(..., outputs=[...])` these are positions in that list.
 
     Returns:
         `TopExamples`; contributions are per_sample[j, i, output_j] (sum over all i of
