@@ -79,6 +79,12 @@ def test_config_rejects_bad_values():
         pt.Config(**{**TINY.__dict__, "sigmas": (0.0,)})
     with pytest.raises(ValueError, match="optimizer='sgd'"):
         pt.Config(**{**TINY.__dict__, "optimizer": "sgd"})
+    with pytest.raises(ValueError, match="n=12 must be a power of two"):
+        pt.Config(**{**TINY.__dict__, "n": 12})
+    with pytest.raises(ValueError, match="steps=0"):
+        pt.Config(**{**TINY.__dict__, "steps": 0})
+    with pytest.raises(ValueError, match="lr=-0.1"):
+        pt.Config(**{**TINY.__dict__, "lr": -0.1})
 
 
 def test_sharpness_is_the_largest_hessian_eigenvalue_at_the_exact_solution():

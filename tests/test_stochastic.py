@@ -95,6 +95,7 @@ def test_learning_rates_are_tied_to_the_base_rate():
     (dict(seeds=4), "seeds=4"),
     (dict(base_lrs=(0.4, 0.2), fit_max_lr=0.2), "fit_max_lr"),
     (dict(momentum=1.0), "momentum=1.0"),
+    (dict(compare_lr=-0.1), "compare_lr=-0.1"),
 ])
 def test_config_rejects_bad_values(changes, match):
     with pytest.raises(ValueError, match=match):

@@ -96,3 +96,7 @@ def test_config_rejects_bad_values():
         tp.Config(**{**TINY.__dict__, "n_train": 500})
     with pytest.raises(ValueError, match="multi_k=2"):
         tp.Config(**{**TINY.__dict__, "multi_k": 2})
+    with pytest.raises(ValueError, match=r"multi_train=56 must be an integer in \[2, 55\]"):  # C(8, 3) = 56: none unseen
+        tp.Config(**{**TINY.__dict__, "multi_train": 56})
+    with pytest.raises(ValueError, match="decomposition_queries=40"):
+        tp.Config(**{**TINY.__dict__, "decomposition_queries": 40})

@@ -59,6 +59,13 @@ class Config(Presets):
 
     def __post_init__(self) -> None:
         integer("n", self.n, 4)
+        if self.n & (self.n - 1):
+            raise ValueError(f"n={self.n} must be a power of two (ParityNet's levels halve it)")
+        for name in ("n_train", "steps", "eval_size", "extra_convs"):
+            integer(name, getattr(self, name))
+        integer("wide_kernel", self.wide_kernel, 3)
+        if not self.lr > 0:
+            raise ValueError(f"lr={self.lr} must be > 0")
         for k in (self.k_train, *self.k_eval):
             integer("k", k, 1, self.n)
         integer("seeds", self.seeds)

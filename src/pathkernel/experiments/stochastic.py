@@ -74,7 +74,12 @@ class Config(Presets):
     nodes: int = 3
 
     def __post_init__(self) -> None:
+        integer("n", self.n, 2)
         integer("batch_size", self.batch_size, 1, self.n - 1)
+        integer("n_query", self.n_query)
+        if not all(lr > 0 for lr in (*self.base_lrs, self.expectation_lr, self.compare_lr)):
+            raise ValueError(f"learning rates base_lrs={self.base_lrs}, expectation_lr={self.expectation_lr}, "
+                             f"compare_lr={self.compare_lr} must all be > 0")
         integer("seeds", self.seeds, 8)
         integer("expectation_steps", self.expectation_steps)
         integer("compare_steps", self.compare_steps)
