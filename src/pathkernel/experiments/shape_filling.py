@@ -221,8 +221,8 @@ def run(config: Config, seed: int = 0, *, checkpoint: str | Path | None = None,
     k = config.n_examples
     suites = [run_suite(model, config, name, levels, seed=3 * seed + 2) for name, levels in config.suites]
     return Result(config=config, test_iou=test_iou, test_interior_iou=test_interior_iou, train_iou=train_iou,
-                  loss=np.asarray(history.loss), lr=np.asarray(history.lr), examples_input=x_test[:k, 0], examples_prediction=probability[:k, 0],
-                  examples_target=y_test[:k, 0], parameters=sum(p.numel() for p in model.parameters()),
+                  loss=np.asarray(history.loss), lr=np.asarray(history.lr), examples_input=x_test[:k, 0],
+                  examples_prediction=probability[:k, 0], examples_target=y_test[:k, 0], parameters=sum(p.numel() for p in model.parameters()),
                   suite_names=tuple(name for name, _ in config.suites),
                   complexity=_stack_padded([s["complexity"] for s in suites]),
                   ood_iou=_stack_padded([s["ood_iou"] for s in suites]),
