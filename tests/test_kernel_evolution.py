@@ -150,6 +150,10 @@ def test_umap_embedding_is_deterministic_and_keeps_torch_threads(digit_result):
     assert torch.get_num_threads() == threads
     np.testing.assert_array_equal(first, kd.umap_embedding(distance, n_neighbors=5, seed=0))
     assert first.shape == (40, 2) and np.all(np.isfinite(first))
+    with pytest.raises(ValueError, match=r"square \(n, n\).*\(40, 39\)"):
+        kd.umap_embedding(distance[:, :39], n_neighbors=5, seed=0)
+    with pytest.raises(ValueError, match="n_neighbors=41"):
+        kd.umap_embedding(distance, n_neighbors=41, seed=0)
 
 
 @pytest.mark.parametrize("name", ["neighbours", "waves", "svm"])

@@ -1313,16 +1313,16 @@ def kernelevolution_printed(result) -> Figure:
     style()
     fig = plt.figure(figsize=(16.0, 6.4), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[1, 3.6])
-    examples = top.subplots(1, 20)
-    for d in range(10):
-        for j, (image, kind) in enumerate(((result.handwritten_examples[d], "hand"),
-                                           (result.printed_examples[d], "print"))):
-            ax = examples[2 * d + j]
-            ax.imshow(image.reshape(8, 8), cmap="gray_r", vmin=0, vmax=16, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.grid(False)
-            ax.set_title(f"{d} {kind}", fontsize="xx-small")
+    # one strip of 8 x 8 images (handwritten 0, printed 0, handwritten 1, ...), 2 blank columns apart:
+    # a single axes lays out far faster than 20
+    pairs = np.stack([result.handwritten_examples, result.printed_examples], 1).reshape(20, 8, 8)
+    strip = np.pad(pairs, ((0, 0), (0, 0), (0, 2))).transpose(1, 0, 2).reshape(8, -1)[:, :-2]
+    examples = top.subplots()
+    examples.imshow(strip, cmap="gray_r", vmin=0, vmax=16, interpolation="nearest")
+    examples.set_xticks(10 * np.arange(20) + 3.5, labels=[f"{d}{kind}" for d in range(10) for kind in "hp"],
+                        fontsize="x-small")
+    examples.set_yticks([])
+    examples.grid(False)
     axes = bottom.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 0.95]})
     starts = np.flatnonzero(np.diff(np.r_[-1, result.mixed_labels * 2 + result.mixed_printed]))
     block = np.diff(np.r_[starts, len(result.mixed_labels)])

@@ -24,6 +24,7 @@ d(x, x') = sqrt(2 - 2 Tn_w(x, x')).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -68,6 +69,28 @@ def knn_accuracy(distance: np.ndarray, labels: np.ndarray, *, k: int, folds: int
     return float(cross_val_score(classifier, distance, labels, cv=split).mean())
 
 
+@functools.cache
+def _cache_umap_compilation() -> None:
+    """Let numba keep umap-learn's compiled functions on disk.
+
+    umap-learn compiles its numba functions at the first fit of every process (about 10 s of
+    CPU, measured: 10.7 s for the first fit of 400 points, 0.5 s for the next) and, unlike
+    pynndescent, does not ask numba to cache them, so ``NUMBA_CACHE_DIR`` alone changes
+    nothing. Enabling numba's cache on those dispatchers stores the compiled code beside
+    umap's sources (or in ``NUMBA_CACHE_DIR``): later processes load it (measured: the first
+    fit of a second process 0.5 s). Numba checks the source file's time stamp, so a new
+    umap-learn recompiles.
+    """
+    import umap.layouts
+    import umap.umap_
+    from numba.core.dispatcher import Dispatcher
+
+    for module in (umap.umap_, umap.layouts):
+        for function in vars(module).values():
+            if isinstance(function, Dispatcher):
+                function.enable_caching()
+
+
 def umap_embedding(distance: np.ndarray, *, n_neighbors: int, seed: int) -> np.ndarray:
     """2D UMAP embedding (n, 2) of points given by their distance matrix (n, n).
 
@@ -75,10 +98,15 @@ def umap_embedding(distance: np.ndarray, *, n_neighbors: int, seed: int) -> np.n
     and are handed to umap-learn as ``precomputed_knn``; ``random_state=seed`` makes the
     layout deterministic (and single-threaded). A UMAP fit resets the OpenMP thread count
     that torch shares (measured: 1 -> 2, and training afterwards ran 15x slower on a busy
-    machine), so torch's thread count is restored afterwards.
+    machine), so torch's thread count is restored afterwards. umap-learn's numba compilation
+    is cached on disk (`_cache_umap_compilation`).
     """
     import umap  # umap-learn: imported here, its numba compilation is paid only when used
 
+    if distance.ndim != 2 or distance.shape[0] != distance.shape[1] or not 2 <= n_neighbors <= distance.shape[0]:
+        raise ValueError(f"distance must be a square (n, n) matrix and n_neighbors in [2, n]; got shape "
+                         f"{distance.shape} and n_neighbors={n_neighbors}")
+    _cache_umap_compilation()
     search = NearestNeighbors(n_neighbors=n_neighbors, metric="precomputed").fit(distance)
     distances, indices = search.kneighbors(distance)
     reducer = umap.UMAP(n_neighbors=n_neighbors, metric="precomputed", random_state=seed,
