@@ -389,3 +389,111 @@ def test_bad_outputs_are_named():
             pk.domingos(path, x[:1], per_sample=True, outputs=bad)
     with pytest.raises(ValueError, match="route='reverse'"):
         pk.domingos(path, x[:1], per_sample=True, outputs=[0], route="forward")
+
+
+# --- storage="replay": checkpoints every K steps, the rest replayed on demand ---
+
+from pathkernel.replay import ReplayDivergedError  # noqa: E402
+
+REPLAYED = {
+    "nesterov": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.7, nesterov=True, weight_decay=0.05),
+    "adam": lambda p: torch.optim.Adam(p, lr=0.02, betas=(0.8, 0.95), weight_decay=0.05),
+    "adamw": lambda p: torch.optim.AdamW(p, lr=0.02, betas=(0.8, 0.95), weight_decay=0.5),
+}
+
+
+def scheduled(kind, name, epochs=EPOCHS, model=None, **recorder_options):
+    """A loop with a learning-rate scheduler stepped after every batch; returns (path, x, unrecorded thetas)."""
+    model = model or (mlp() if kind == "mlp" else cnn())
+    x, y = data(kind)
+    optimizer = REPLAYED[name](model.parameters())
+    recorder = pk.Recorder(model, optimizer, x, y, loss="cross_entropy", **recorder_options)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.6)
+    g = torch.Generator().manual_seed(5)
+    seen = [pk.flat_parameters(model)]
+    for _ in range(epochs):
+        for index in torch.randperm(N, generator=g).split([4, 3, 3]):
+            optimizer.zero_grad()
+            F.cross_entropy(model(x[index]), y[index]).backward()
+            optimizer.step()
+            recorder.step(index)
+            scheduler.step()
+            seen.append(pk.flat_parameters(model))
+    return recorder.path, x, torch.stack(seen)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+@pytest.mark.parametrize("name", list(REPLAYED))
+@pytest.mark.parametrize("every", [None, 4])
+def test_replay_gives_the_disk_path_and_decomposition_bit_for_bit(kind, name, every):
+    disk, x, seen = scheduled(kind, name)
+    replay, _, _ = scheduled(kind, name, storage="replay", checkpoint_every=every)
+    assert len(set(disk.lrs.tolist())) > 1  # the scheduler changed the learning rate
+    # the replayed snapshots are the ones the user's loop went through, bit for bit
+    torch.testing.assert_close(replay.params[:], seen, rtol=0, atol=0)
+    if name != "nesterov":
+        torch.testing.assert_close(replay.scales[:], disk.scales, rtol=0, atol=0)
+    queries = x[:3] + 0.1
+    expected = pk.domingos(disk, queries, exact=True, per_sample=True)
+    got = pk.domingos(replay, queries, exact=True, per_sample=True)
+    for field in ("prediction", "initial", "per_sample", "regularization", "path_kernel"):
+        torch.testing.assert_close(getattr(got, field), getattr(expected, field), rtol=0, atol=0)
+    gap = got.initial + got.per_sample.sum(1) + got.regularization - got.prediction
+    assert float(gap.abs().max()) < 1e-12
+
+
+def test_replay_keeps_about_sqrt_T_checkpoints_and_two_segments_in_ram(tmp_path):
+    path, x, seen = scheduled("mlp", "adam", epochs=16, storage="replay", directory=tmp_path)  # T = 48
+    store = path.params.store
+    T, K = path.steps, store.every
+    assert T == 48 and K * K <= 2 * T and T <= 2 * K * K  # K ~ sqrt(T), chosen while recording
+    files = sorted(tmp_path.glob("checkpoint-*.pt"))
+    assert [int(f.stem.split("-")[1]) for f in files] == list(range(0, T + 1, K))
+    dec = pk.domingos(path, x[:2] + 0.1, exact=True, per_sample=True)
+    gap = dec.initial + dec.per_sample.sum(1) + dec.regularization - dec.prediction
+    assert float(gap.abs().max()) < 1e-12
+    # RAM: at most two replayed segments (K + 1 parameter rows and K scale rows each)
+    assert store.peak_cached_rows <= 2 * (2 * K + 1) < T
+    # time: one replay of the run per sweep (kernel part forwards, per-sample terms backwards)
+    assert store.replayed_steps <= 2 * T
+    torch.testing.assert_close(path.params[T - 3 :], seen[T - 3 :], rtol=0, atol=0)
+
+
+def test_replay_of_a_changed_or_non_deterministic_run_names_the_step(tmp_path):
+    # the model changed after recording (same parameters, another activation)
+    path, x, _ = scheduled("mlp", "nesterov", storage="replay")
+    path.model[1] = nn.Sigmoid()
+    with pytest.raises(ReplayDivergedError, match=r"replaying step 0 \(theta_0 -> theta_1\)"):
+        pk.domingos(path, x[:2], exact=True, per_sample=True)
+    # an edited checkpoint: the optimizer state (Adam's first moment) of step 4
+    path, x, _ = scheduled("mlp", "adam", storage="replay", directory=tmp_path, checkpoint_every=4)
+    checkpoint = torch.load(tmp_path / "checkpoint-000000004.pt", weights_only=True)
+    checkpoint["optimizer"]["state"][0]["exp_avg"] += 0.01
+    torch.save(checkpoint, tmp_path / "checkpoint-000000004.pt")
+    path.params[3]  # the segment before is intact
+    with pytest.raises(ReplayDivergedError, match=r"replaying step 4 \(theta_4 -> theta_5\)"):
+        path.params[5]
+    checkpoint["theta"][0] += 0.01
+    torch.save(checkpoint, tmp_path / "checkpoint-000000004.pt")
+    with pytest.raises(ReplayDivergedError, match="the checkpoint of step 4"):
+        path.scales[4]
+    # a non-deterministic model (dropout), recorded without the gradient check
+    torch.manual_seed(3)
+    dropout = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Dropout(0.5), nn.Linear(6, 3)).double()
+    path, x, _ = scheduled("mlp", "adamw", model=dropout, storage="replay", verify=False)
+    with pytest.raises(ReplayDivergedError, match="replaying step 0"):
+        path.params[1]
+
+
+def test_bad_checkpoint_every():
+    model = mlp()
+    x, y = data("mlp")
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="checkpoint_every="):
+            pk.Recorder(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss="cross_entropy",
+                        storage="replay", checkpoint_every=bad)
+    with pytest.raises(ValueError, match="storage='replay'"):
+        pk.Recorder(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss="cross_entropy",
+                    checkpoint_every=4)
+    with pytest.raises(ValueError, match="'replay'"):
+        pk.Recorder(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, loss="cross_entropy", storage="tape")

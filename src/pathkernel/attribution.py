@@ -22,19 +22,30 @@ batch's training-set indices and checks that the declared loss on x_train[index]
 the user's gradient (so a wrong index, another loss, dropout or augmentation are caught
 at the step where they happen).
 
-Memory (the strategy: snapshots on disk, not deterministic replay): theta_0..theta_T (and
-Adam's step scales) go to files on disk (`pathkernel.snapshots`, memory-mapped), not RAM;
-`domingos` reads them a step at a time and, with the backward route (`pathkernel.adjoint`),
-holds only m x c x P adjoint floats for m queries, whatever T and n. Disk: (T + 1) x P
-floats of the model's dtype (so a float32 model is decomposed to float32 round-off, a
-float64 one to float64 round-off), twice that for Adam/AdamW: a 1M-parameter model trained
-by Adam for 10,000 steps needs about 82 GB of disk in float32 (164 GB in float64) and about
-1 GiB of RAM. Time: about one Jacobian of the queries per quadrature node and one
-Jacobian-vector product of the step's batch per explained output, per step;
-`domingos(..., outputs=[class])` explains one logit instead of all c. Measured figures,
-extrapolated from a few steps: `python -m benchmarks.attribution` and
-benchmarks/results/attribution.json. Replay from theta_0 and the recorded batches (no disk)
-is not implemented.
+Memory: two strategies, both reading the path a step at a time, so that with the backward
+route (`pathkernel.adjoint`) the decomposition holds only m x c x P adjoint floats for m
+queries, whatever T and n.
+
+* storage="disk" (default; "memory" keeps the same rows in RAM): theta_0..theta_T (and
+  Adam's step scales) go to memory-mapped files (`pathkernel.snapshots`) in the model's
+  dtype (so a float32 model is decomposed to float32 round-off, a float64 one to float64
+  round-off): (T + 1) x P floats of disk, twice that for Adam/AdamW. A 1M-parameter model
+  trained by Adam for 10,000 steps needs about 82 GB of disk in float32 (172 GB in float64).
+* storage="replay": checkpointed replay (`pathkernel.replay`). Only every K-th theta with
+  the optimizer's full state is saved (K ~ sqrt(T), chosen as the recording goes, or
+  `checkpoint_every`), with a fingerprint of every theta_t; the decomposition replays the
+  steps of each K-step segment it reads with the declared loss on the recorded batches and
+  learning rates, checks every replayed theta_t against its fingerprint
+  (`pathkernel.replay.ReplayDivergedError` names the step of a non-deterministic or changed
+  run) and caches two segments. The same 1M-parameter Adam run takes about 1 GB of disk in
+  float32 and 2 GB more RAM than the disk mode; each `domingos` call replays the run twice
+  (once per sweep), so replay trades disk for training-step time.
+
+Time: about one Jacobian of the queries per quadrature node and one Jacobian-vector product
+of the step's batch per explained output, per step (plus two replayed training steps with
+storage="replay"); `domingos(..., outputs=[class])` explains one logit instead of all c.
+Measured figures for both modes, extrapolated from a few steps: `python -m
+benchmarks.attribution` and benchmarks/results/attribution.json.
 """
 
 from __future__ import annotations
@@ -49,6 +60,7 @@ from torch.func import grad
 from pathkernel.decomposition import Decomposition
 from pathkernel.functional import check_inputs, flat_function, flat_parameters, output_dim
 from pathkernel.losses import loss_value, prepare_targets
+from pathkernel.replay import ReplayStore
 from pathkernel.snapshots import snapshot_store
 from pathkernel.training import ADAM_FAMILY, TrainingPath, adam_scales, optimizer_rule
 
@@ -73,11 +85,17 @@ class Recorder:
             indices into it.
         loss: the loss the loop minimizes on each batch, as a batch mean: "mse", "bce" or
             "cross_entropy" (`pathkernel.losses`).
-        storage: "disk" (default: snapshots in memory-mapped files) or "memory".
-        directory: where the snapshot files go (default: a temporary directory, deleted
-            when the path is garbage collected).
+        storage: "disk" (default: snapshots in memory-mapped files), "memory", or "replay"
+            (checkpoints every K steps; the other snapshots are replayed when read: see
+            the module docstring and `pathkernel.replay`).
+        directory: where the snapshot (or checkpoint) files go (default: a temporary
+            directory, deleted when the path is garbage collected).
         verify: check at every step that the user's gradient is the declared loss's
             gradient on x[index] (one extra backward pass per step).
+        checkpoint_every: K for storage="replay" (default None: K ~ sqrt(T), a power of two
+            doubled while recording so that at most 2K checkpoints are kept). RAM while
+            decomposing grows with K (two cached segments of K + 1 snapshots, twice that for
+            Adam), disk with T / K.
 
     Raises:
         TypeError: an optimizer other than SGD, Adam or AdamW (named in the message).
@@ -97,6 +115,7 @@ class Recorder:
         storage: str = "disk",
         directory: str | os.PathLike | None = None,
         verify: bool = True,
+        checkpoint_every: int | None = None,
     ) -> None:
         self.name, self.hyper = optimizer_rule(optimizer)
         check_inputs(model, x)
@@ -120,10 +139,18 @@ class Recorder:
         theta0 = flat_parameters(model)
         self.target = prepare_targets(loss, self.y, self.n, c, theta0.dtype)
         self.f = flat_function(model)
-        self.snapshots = snapshot_store(storage, directory, "params.f8" if theta0.dtype == torch.float64
-                                        else "params.f4", theta0.numel(), theta0.dtype)
-        self.scales = (snapshot_store(storage, directory, "scales.bin", theta0.numel(), theta0.dtype)
-                       if self.name in ADAM_FAMILY else None)
+        self.replay = storage == "replay"
+        if self.replay:
+            self.snapshots = ReplayStore(model, optimizer, params, self.x, self.target, loss, directory,
+                                         checkpoint_every)
+            self.scales = None
+        else:
+            if checkpoint_every is not None:
+                raise ValueError(f"checkpoint_every={checkpoint_every!r} is for storage='replay'; got storage={storage!r}")
+            self.snapshots = snapshot_store(storage, directory, "params.f8" if theta0.dtype == torch.float64
+                                            else "params.f4", theta0.numel(), theta0.dtype)
+            self.scales = (snapshot_store(storage, directory, "scales.bin", theta0.numel(), theta0.dtype)
+                           if self.name in ADAM_FAMILY else None)
         self.snapshots.append(theta0)
         self.last = theta0
         self.lrs: list[float] = []
@@ -204,7 +231,8 @@ class Recorder:
 
     @property
     def path(self) -> TrainingPath:
-        """The recorded `TrainingPath` (params and scales backed by the snapshot files).
+        """The recorded `TrainingPath` (params and scales backed by the snapshot files, or
+        replayed on access: `pathkernel.replay.ReplayParams` for storage="replay").
 
         Raises:
             RecordingError: no step recorded, a step taken but not recorded, or the model's
@@ -219,12 +247,17 @@ class Recorder:
             raise RecordingError(f"the model changed after the last recorded step {len(self.lrs) - 1}: its parameters "
                                  "are not the recorded theta_T")
         dtype = self.last.dtype
+        if self.replay:
+            params, scales = self.snapshots.views(self.lrs, self.batches, self.name in ADAM_FAMILY)
+        else:
+            params = self.snapshots.tensor()
+            scales = self.scales.tensor() if self.scales is not None else None
         return TrainingPath(
-            model=self.model, x=self.x, y=self.y, params=self.snapshots.tensor(),
+            model=self.model, x=self.x, y=self.y, params=params,
             lrs=torch.tensor(self.lrs, dtype=dtype), losses=torch.tensor(self.losses, dtype=dtype),
             loss=self.loss, optimizer=self.name, batches=list(self.batches),
             hyper={**self.hyper, "recorded": True},
-            scales=self.scales.tensor() if self.scales is not None else None,
+            scales=scales,
         )
 
 

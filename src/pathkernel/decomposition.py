@@ -148,13 +148,14 @@ def _kernel_part(
     eps = torch.finfo(params.dtype).eps
     for start in progress(range(0, steps, chunk), total=-(-steps // chunk), desc="kernel part",
                           enabled=progress_bar):
-        theta = params[start : min(start + chunk, steps)]
-        delta = params[start + 1 : start + 1 + theta.shape[0]] - theta
+        block = params[start : min(start + chunk, steps) + 1]  # read once: a replayed path replays it
+        theta = block[:-1]
+        delta = block[1:] - theta
         if nodes is None:
             total += batched(theta, delta).sum(0)
             continue
         with torch.no_grad():
-            ends = forward(params[start : start + theta.shape[0] + 1])
+            ends = forward(block)
         change = ends[1:] - ends[:-1]
         bound = ROUNDOFF_FACTOR * eps * (ends[1:].abs() + ends[:-1].abs()).amax(dim=(1, 2))
         pending = torch.arange(theta.shape[0])

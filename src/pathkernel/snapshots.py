@@ -108,4 +108,4 @@ def snapshot_store(storage: str, directory: str | os.PathLike | None, name: str,
         return SnapshotFile(directory, name, width, dtype)
     if storage == "memory":
         return SnapshotMemory(width, dtype)
-    raise ValueError(f"storage={storage!r}; expected 'disk' or 'memory'")
+    raise ValueError(f"storage={storage!r}; expected 'disk', 'memory' or 'replay'")
