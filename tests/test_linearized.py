@@ -110,7 +110,7 @@ def test_scaled_model_is_centred_and_scales_the_kernel():
     torch.testing.assert_close(scaled(x), torch.zeros(4, 1, dtype=torch.float64), rtol=0, atol=1e-15)
     torch.testing.assert_close(pk.tangent_kernel(scaled, x), 9.0 * K)
     assert torch.equal(pk.flat_parameters(scaled), pk.flat_parameters(model))
-    d = 0.1 * randn(K.shape[0] * 0 + pk.flat_parameters(model).numel(), seed=14)
+    d = 0.1 * randn(pk.flat_parameters(model).numel(), seed=14)
     before = model(x).detach()
     torch.nn.utils.vector_to_parameters(pk.flat_parameters(model) + d, model.parameters())
     torch.testing.assert_close(scaled(x), 3.0 * (model(x).detach() - before))

@@ -127,6 +127,7 @@ class Result:
 
 
 def _toy(config: Config) -> dict[str, np.ndarray]:
+    """The toy on its grid of w: w (G,); f, linear, loss, loss_linear (T, G); minimum, minimum_linear (T,)."""
     w = np.linspace(TOY_W0 - config.toy_halfwidth, TOY_W0 + config.toy_halfwidth, config.toy_grid)
     slope, target = toy_slope(config.toy_x), config.toy_target
     out: dict[str, list] = {k: [] for k in ("f", "linear", "loss", "loss_linear", "minimum", "minimum_linear")}
@@ -142,7 +143,7 @@ def _toy(config: Config) -> dict[str, np.ndarray]:
         root = scipy.optimize.brentq(lambda v: toy(v, config.toy_x) - target / alpha, TOY_W0,
                                      TOY_W0 + 4 * (linear_minimum - TOY_W0))
         out["minimum"].append(root)
-    return {k: np.asarray(v) for k, v in out.items()}
+    return {"w": w, **{k: np.asarray(v) for k, v in out.items()}}
 
 
 def run(config: Config, seed: int = 0) -> Result:
@@ -174,9 +175,7 @@ def run(config: Config, seed: int = 0) -> Result:
     large = alphas >= 1
     gap_slope, gap_intercept = power_law(alphas[large], linear_gap[large])
     change = np.linalg.norm(kernels[:, -1] - kernels[:, 0], axis=(1, 2)) / np.linalg.norm(kernels[:, 0], axis=(1, 2))
-    return Result(config=config, toy_w=np.linspace(TOY_W0 - config.toy_halfwidth, TOY_W0 + config.toy_halfwidth,
-                                                   config.toy_grid),
-                  toy_f=toy_result["f"], toy_linear=toy_result["linear"], toy_loss=toy_result["loss"],
+    return Result(config=config, toy_w=toy_result["w"], toy_f=toy_result["f"], toy_linear=toy_result["linear"], toy_loss=toy_result["loss"],
                   toy_loss_linear=toy_result["loss_linear"], toy_minimum=toy_result["minimum"],
                   toy_minimum_linear=toy_result["minimum_linear"], x=x[:, 0].numpy(), y=y.numpy(), times=times,
                   outputs=outputs, kernel_steps=checkpoints, kernels=kernels, ode=ode, gd_linear=gd_linear,
