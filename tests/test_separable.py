@@ -106,10 +106,11 @@ def test_registered_figures_build_byte_identical(tmp_path):
     from pathkernel import figures
 
     config = dataclasses.replace(TINY, steps=10, grid=5)
-    for figure_id in ("fig-separable-decision", "fig-separable-snapshots"):
-        first = figures.build(figure_id, out=tmp_path / "a", config=config)
-        second = figures.build(figure_id, out=tmp_path / "b", config=config)
-        assert first == second and first["chapter"] == "separable"
-        for suffix in ("png", "pdf"):
-            assert (tmp_path / "a" / f"{figure_id}.{suffix}").read_bytes() == \
-                (tmp_path / "b" / f"{figure_id}.{suffix}").read_bytes()
+    figure_id = "fig-separable-snapshots"  # the figure of most panels (one figure: the test stays fast)
+    first = figures.build(figure_id, out=tmp_path / "a", config=config)
+    second = figures.build(figure_id, out=tmp_path / "b", config=config)
+    first.pop("git_commit"), second.pop("git_commit")  # HEAD may move between the builds in a shared tree
+    assert first == second and first["chapter"] == "separable"
+    for suffix in ("png", "pdf"):
+        assert (tmp_path / "a" / f"{figure_id}.{suffix}").read_bytes() == \
+            (tmp_path / "b" / f"{figure_id}.{suffix}").read_bytes()
