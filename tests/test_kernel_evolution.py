@@ -102,6 +102,8 @@ def test_planar_waves_and_svms(planar):
         np.testing.assert_allclose(np.diag(kernel), 1.0, atol=1e-12)
         np.testing.assert_allclose(kernel, kernel.T, atol=1e-12)
     np.testing.assert_allclose(r.wave_y[0], np.sin(r.wave_x))
+    np.testing.assert_allclose(r.wave_truth[0], np.sin(r.wave_grid))
+    np.testing.assert_array_equal(r.wave_truth[1], np.where(np.sin(r.wave_grid) >= 0, 1.0, -1.0))
     np.testing.assert_allclose(r.wave_rmse, np.sqrt(((r.wave_prediction[:, 1] - r.wave_truth) ** 2).mean(1)))
     assert r.accuracies.shape == r.train_accuracy.shape == (2, 3)
     assert np.all(r.train_accuracy[:, 1] == 1.0)  # the hard-margin SVM separates its training set
