@@ -122,6 +122,7 @@ class ParityNet(nn.Module):
                     layer.weight[c, c, 1] = 1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (batch, n) -> (batch, n); with the exact weights, Eq. (10) of 0/1 inputs."""
         if x.dim() != 2 or x.shape[1] != self.n:
             raise ValueError(f"x has shape {tuple(x.shape)}; expected (batch, {self.n})")
         h = x[:, None, :]

@@ -183,7 +183,7 @@ def neighbour_scores(neighbours: torch.Tensor, peaks: torch.Tensor, labels: torc
 
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> float:
-    """Fraction of sign(f(x)) equal to the -1/+1 target."""
+    """Fraction of sign(f(x)) equal to the -1/+1 target: x (N, n), target (N,), model output (N, 1)."""
     with torch.no_grad():
         return (torch.sign(model(x)[:, 0]) == target).double().mean().item()
 
