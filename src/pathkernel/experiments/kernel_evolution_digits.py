@@ -79,7 +79,7 @@ def _cache_umap_compilation() -> None:
     nothing. Enabling numba's cache on those dispatchers stores the compiled code beside
     umap's sources (or in ``NUMBA_CACHE_DIR``): later processes load it (measured: the first
     fit of a second process 0.5 s). Numba checks the source file's time stamp, so a new
-    umap-learn recompiles.
+    umap-learn recompiles; where no cache location is writable, nothing changes.
     """
     import umap.layouts
     import umap.umap_
@@ -88,7 +88,10 @@ def _cache_umap_compilation() -> None:
     for module in (umap.umap_, umap.layouts):
         for function in vars(module).values():
             if isinstance(function, Dispatcher):
-                function.enable_caching()
+                try:
+                    function.enable_caching()
+                except RuntimeError:  # no writable cache location: compile in every process, as before
+                    return
 
 
 def umap_embedding(distance: np.ndarray, *, n_neighbors: int, seed: int) -> np.ndarray:
