@@ -217,13 +217,13 @@ def fit(x: torch.Tensor, labels: torch.Tensor, classes: int, config: Config, see
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> float:
-    """Fraction of inputs whose largest logit is their label."""
+    """Fraction of inputs x (n, d) whose largest logit (model output (n, c)) is their label (n,)."""
     with torch.no_grad():
         return (model(x).argmax(1) == labels).double().mean().item()
 
 
 def block_means(kernel: np.ndarray, same: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """[mean of kernel over mask & same, mean over mask & ~same]."""
+    """(2,): [mean of kernel over mask & same, mean over mask & ~same]; kernel, same, mask (n, n)."""
     return np.array([kernel[mask & same].mean(), kernel[mask & ~same].mean()])
 
 
