@@ -4,12 +4,13 @@
     python -m benchmarks.attribution --steps 40       # recorded steps of the scale part
     python -m benchmarks.attribution --out FILE.json  # default benchmarks/results/attribution.json
     python -m benchmarks.attribution --skip-tracin --dtypes float32   # scale part only, keeps TracIn
+    python -m benchmarks.attribution --skip-tracin --storages replay  # the replay rows only
 
 Scale: a CNN of 1.02M parameters (28 x 28 inputs, two 3 x 3 convolutions with GELU, a
 12544 -> 80 -> 10 head), in float64 and in float32 (the snapshot files are in the model's
 dtype, and so is the round-off to which the contributions add up), trained by Adam on
 mini-batches of 32 random images with 10 classes, recorded by `pk.Recorder` (snapshots on
-disk: the strategy is storage, not replay), then `pk.domingos(exact=True, per_sample=True,
+disk by default; replay below), then `pk.domingos(exact=True, per_sample=True,
 nodes=8)` for one query: all 10 logits, and the predicted logit only (`outputs=[class]`; the
 backward route costs one Jacobian-vector product of each step's batch per explained
 output). Measured over `--steps` and `2 * --steps` steps only (not 10,000): seconds per
@@ -18,6 +19,16 @@ must fit in RAM; the memory-mapped snapshots are file pages the kernel may evict
 snapshot bytes on disk, then extrapolated linearly to T = 10,000 steps (the per-step work
 does not depend on T; the memory is checked not to grow with T). Timings on a shared CPU
 are upper bounds and vary by 2x between runs.
+
+Replay (`storage="replay"`): the same run with a checkpoint every `--checkpoint-every` steps
+(default 1: with two segments cached, each sweep of `domingos` replays every step but the
+last two, as it would with K << T), measured over `--replay-steps` and twice as many steps:
+the same per-step figures, the checkpoint size, the replayed steps and the peak of cached
+snapshot rows; at T = 10,000
+the automatic K (`pathkernel.replay.automatic_interval`) keeps T / K + 1 checkpoints (disk)
+and two segments of K + 1 snapshots and K step scales in RAM (the measured peak, with the
+measured cache replaced by that one). A checkpoint load and a model copy per replayed step
+make the measured per-step times upper bounds of those with the automatic K.
 
 TracIn: the chapter's experiment (`pathkernel.experiments.attribution`, quick preset),
 with Captum's `TracInCP` timed on the same checkpoints as our `tracin_cp`.
@@ -41,6 +52,7 @@ from torch import nn
 import pathkernel as pk
 from benchmarks.kernels import cpu_model
 from pathkernel.experiments import attribution as experiment
+from pathkernel.replay import automatic_interval
 
 RESULTS = Path(__file__).parent / "results" / "attribution.json"
 TARGET_STEPS = 10_000
@@ -87,9 +99,11 @@ def million_cnn(seed: int, dtype: torch.dtype = torch.float64) -> nn.Sequential:
     ).to(dtype)
 
 
-def scale_run(steps: int, dtype: torch.dtype = torch.float64, n: int = 2048, batch: int = 32, seed: int = 0) -> dict:
+def scale_run(steps: int, dtype: torch.dtype = torch.float64, n: int = 2048, batch: int = 32, seed: int = 0,
+              storage: str = "disk", checkpoint_every: int | None = None) -> dict:
     """Record `steps` Adam steps of the 1M-parameter CNN (in `dtype`; the snapshot files and the
-    decomposition's round-off are in that dtype too) and decompose one query exactly."""
+    decomposition's round-off are in that dtype too) and decompose one query exactly.
+    storage="replay" keeps a checkpoint every `checkpoint_every` steps and replays the rest."""
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(n, 1, 28, 28, generator=g, dtype=dtype)
     y = torch.randint(0, 10, (n,), generator=g)
@@ -99,7 +113,8 @@ def scale_run(steps: int, dtype: torch.dtype = torch.float64, n: int = 2048, bat
     with tempfile.TemporaryDirectory(prefix="pathkernel-bench-") as directory:
         with PeakMemory() as train_memory:
             start = time.perf_counter()
-            recorder = pk.Recorder(model, optimizer, x, y, loss="cross_entropy", directory=directory)
+            recorder = pk.Recorder(model, optimizer, x, y, loss="cross_entropy", directory=directory,
+                                   storage=storage, checkpoint_every=checkpoint_every)
             for k in range(steps):
                 index = torch.randint(0, n, (batch,), generator=g)
                 optimizer.zero_grad()
@@ -107,7 +122,8 @@ def scale_run(steps: int, dtype: torch.dtype = torch.float64, n: int = 2048, bat
                 optimizer.step()
                 recorder.step(index)
             train_seconds = time.perf_counter() - start
-        disk = sum(f.stat().st_blocks * 512 for f in Path(directory).iterdir())
+        sizes = [f.stat().st_blocks * 512 for f in Path(directory).iterdir()]
+        disk = sum(sizes)
         path = recorder.path
         query = torch.rand(1, 1, 28, 28, generator=g, dtype=dtype)
         with PeakMemory() as exact_memory:
@@ -121,7 +137,12 @@ def scale_run(steps: int, dtype: torch.dtype = torch.float64, n: int = 2048, bat
                           outputs=[int(dec.prediction.argmax())])
         one_seconds = time.perf_counter() - start
         one_gap = float((one.initial + one.per_sample.sum(1) - one.prediction).abs().max())
-    return {"dtype": str(dtype).removeprefix("torch."), "steps": steps, "parameters": P, "nodes": NODES, "n": n, "batch": batch, "queries": 1, "outputs": 10,
+    replay = {}
+    if storage == "replay":
+        store = path.params.store
+        replay = {"checkpoint_every": store.every, "checkpoints": len(sizes), "checkpoint_bytes": max(sizes),
+                  "peak_cached_rows": store.peak_cached_rows, "replayed_steps": store.replayed_steps}
+    return {**replay, "storage": storage, "dtype": str(dtype).removeprefix("torch."), "steps": steps, "parameters": P, "nodes": NODES, "n": n, "batch": batch, "queries": 1, "outputs": 10,
             "train_seconds_per_step": train_seconds / steps, "exact_seconds_per_step": exact_seconds / steps,
             "train_peak_anon_bytes": train_memory.anon, "exact_peak_anon_bytes": exact_memory.anon,
             "exact_peak_file_bytes": exact_memory.file, "disk_bytes": disk, "additivity_error": gap,
@@ -192,6 +213,25 @@ def extrapolate(short: dict, long: dict) -> dict:
             "anon_growth_bytes_when_steps_double": long["exact_peak_anon_bytes"] - short["exact_peak_anon_bytes"]}
 
 
+def extrapolate_replay(short: dict, long: dict) -> dict:
+    """Replay at TARGET_STEPS: time per step from the longer run (one replay of the run per sweep
+    is per-step work; checkpoints every few steps make it an upper bound), disk from the size of
+    one checkpoint times the checkpoints the automatic K keeps, RAM the measured peak plus the
+    cache of two segments of the automatic K (K + 1 parameter rows and K scale rows each) in
+    place of the measured cache."""
+    every = automatic_interval(TARGET_STEPS)
+    row_bytes = long["parameters"] * (8 if long["dtype"] == "float64" else 4)
+    cache_growth = (2 * (2 * every + 1) - long["peak_cached_rows"]) * row_bytes
+    return {"target_steps": TARGET_STEPS, "checkpoint_every": every,
+            "checkpoints": TARGET_STEPS // every + 1,
+            "train_hours": long["train_seconds_per_step"] * TARGET_STEPS / 3600,
+            "exact_hours_per_query": long["exact_seconds_per_step"] * TARGET_STEPS / 3600,
+            "one_output_hours_per_query": long["one_output_seconds_per_step"] * TARGET_STEPS / 3600,
+            "disk_gigabytes": long["checkpoint_bytes"] * (TARGET_STEPS // every + 1) / 1e9,
+            "ram_gigabytes": (max(long["train_peak_anon_bytes"], long["exact_peak_anon_bytes"]) + cache_growth) / 2**30,
+            "anon_growth_bytes_when_steps_double": long["exact_peak_anon_bytes"] - short["exact_peak_anon_bytes"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=5)
@@ -199,19 +239,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-tracin", action="store_true",
                         help="measure the scale part only; keep the TracIn section of an existing --out file")
     parser.add_argument("--dtypes", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
+    parser.add_argument("--storages", nargs="+", default=["disk", "replay"], choices=["disk", "replay"],
+                        help="which storage modes to measure; the others are kept from an existing --out file")
+    parser.add_argument("--replay-steps", type=int, default=4,
+                        help="steps of the shorter replay run (the longer has twice as many)")
+    parser.add_argument("--checkpoint-every", type=int, default=1,
+                        help="K of the replay runs (1: every segment is replayed in both sweeps, an upper bound)")
     args = parser.parse_args(argv)
+    previous = json.loads(args.out.read_text()) if args.out.exists() else {}
     record = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": {"processor": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__,
                           "pathkernel": pk.__version__,
                           "note": "CPU shared with other jobs while measured: timings are upper bounds"}}
-    record["scale"] = {}
+    record["scale"] = {} if "disk" in args.storages else previous.get("scale", {})
+    record["replay"] = {} if "replay" in args.storages else previous.get("replay", {})
     for name in args.dtypes:
         dtype = getattr(torch, name)
-        short, long = scale_run(args.steps, dtype), scale_run(2 * args.steps, dtype)
-        record["scale"][name] = {"measured": [short, long], "extrapolated": extrapolate(short, long)}
-    print(json.dumps(record["scale"], indent=2))
+        if "disk" in args.storages:
+            short, long = scale_run(args.steps, dtype), scale_run(2 * args.steps, dtype)
+            record["scale"][name] = {"measured": [short, long], "extrapolated": extrapolate(short, long)}
+        if "replay" in args.storages:
+            short, long = (scale_run(steps, dtype, storage="replay", checkpoint_every=args.checkpoint_every)
+                           for steps in (args.replay_steps, 2 * args.replay_steps))
+            record["replay"][name] = {"measured": [short, long], "extrapolated": extrapolate_replay(short, long)}
+    print(json.dumps({"scale": record["scale"], "replay": record["replay"]}, indent=2))
     if args.skip_tracin and args.out.exists():
-        record["tracin"] = json.loads(args.out.read_text()).get("tracin")
+        record["tracin"] = previous.get("tracin")
     if not args.skip_tracin:
         record["tracin"] = tracin_run()
         print(f"{'C':>5} {'Spearman':>9} {'top-k':>6} {'sign':>6} {'ours s':>8} {'Captum s':>9}")
