@@ -16,7 +16,8 @@ Every replayed theta_{t+1} is compared with its fingerprint; a mismatch (a
 non-deterministic model or loop, a model changed since recording, an edited checkpoint)
 raises `ReplayDivergedError` naming the step. The replayed rows agree with the recorded
 ones bit for bit when the loop computed the loss as `pathkernel.losses.loss_value` does
-(e.g. `F.cross_entropy(model(xb), yb)`), and within 10 sqrt(eps) otherwise.
+(e.g. `F.cross_entropy(model(xb), yb)`); otherwise the fingerprint accepts a relative gap of
+10 sqrt(eps), the recorder's tolerance for the loop's gradient (`Recorder(verify=True)`).
 
 Replayed segments (K + 1 rows of theta, K of scales) are cached, at most `CACHED_SEGMENTS`
 of them, so a sweep in either direction replays each segment once. With K ~ sqrt(T)
