@@ -154,11 +154,11 @@ def flow_prediction(kernel_cross, kernel, u0, time: float = np.inf) -> np.ndarra
 
 
 def hessian_norms(model: nn.Module, x: torch.Tensor, *, iterations: int = 50, seed: int = 0) -> torch.Tensor:
-    """max |eigenvalue| of the Hessian of f(w, x_i) in w at the model's parameters, for each x_i, (n,).
+    """Largest absolute eigenvalue of the Hessian of f(w, x_i) in w at the model's parameters, for each x_i, (n,).
 
     Power iteration with Hessian-vector products (double backward through the gradient,
     `torch.autograd.grad(..., create_graph=True)`), reporting ``||H v||`` for the unit iterate v: the
-    Rayleigh quotient of H^2, which converges to the largest |eigenvalue| also when +lambda and
+    Rayleigh quotient of H^2, which converges to the largest absolute eigenvalue also when +lambda and
     -lambda are both eigenvalues (as for the bilinear couplings of consecutive layers).
     Scalar-output models.
     """

@@ -84,7 +84,7 @@ def euclidean_neighbours(queries: torch.Tensor, x_train: torch.Tensor, k: int) -
 
 
 def jaccard(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Row-wise Jaccard index |A_j ∩ B_j| / |A_j ∪ B_j| of two index sets.
+    """Row-wise Jaccard index ``|A_j ∩ B_j| / |A_j ∪ B_j|`` of two index sets.
 
     Args:
         a, b: integer tensors (m, k) and (m, k'); each row is a set of indices (repeats in a
