@@ -442,6 +442,27 @@ def test_replay_gives_the_disk_path_and_decomposition_bit_for_bit(kind, name, ev
     assert float(gap.abs().max()) < 1e-12
 
 
+def test_replay_of_a_float32_model_gives_the_float32_disk_path_bit_for_bit():
+    # replay re-runs the float32 steps, so it reproduces float32 round-off exactly, not a float64 path
+    paths = []
+    for options in ({"storage": "disk"}, {"storage": "replay", "checkpoint_every": 4}):
+        model = cnn().float()
+        x, y = data("cnn")
+        x = x.float()
+        optimizer = REPLAYED["adam"](model.parameters())
+        recorder = pk.Recorder(model, optimizer, x, y, loss="cross_entropy", **options)
+        user_loop(model, optimizer, x, y, recorder)
+        paths.append(recorder.path)
+    disk, replay = paths
+    assert replay.params.dtype == torch.float32
+    torch.testing.assert_close(replay.params[:], disk.params[:], rtol=0, atol=0)
+    torch.testing.assert_close(replay.scales[:], disk.scales[:], rtol=0, atol=0)
+    dec = pk.domingos(replay, x[:3] + 0.1, exact=True, per_sample=True)
+    total = dec.initial + dec.per_sample.sum(1) + dec.regularization
+    scale = float(dec.prediction.abs().max())
+    assert float((total - dec.prediction).abs().max()) < 100 * torch.finfo(torch.float32).eps * scale
+
+
 def test_replay_of_a_loop_with_an_equivalent_loss_agrees_to_round_off():
     # log(softmax) is cross-entropy up to round-off: the replay (F.cross_entropy) is not bitwise
     # the loop's, but every replayed step is accepted and the path stays within round-off
