@@ -88,5 +88,7 @@ def test_bad_inputs_are_named():
         planar1d.prefix_parity(torch.zeros(4))
     with pytest.raises(ValueError, match="same k"):
         planar1d.peak_positions(torch.tensor([[1.0, 0.0], [1.0, 1.0]]))
+    with pytest.raises(ValueError, match="empty batch"):
+        planar1d.peak_positions(torch.zeros(0, 8))
     with pytest.raises(ValueError, match="refused"):
         planar1d.omega_all(64, 10)

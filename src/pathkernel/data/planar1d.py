@@ -97,6 +97,8 @@ def fill(x: torch.Tensor) -> torch.Tensor:
 def peak_positions(x: torch.Tensor) -> torch.Tensor:
     """Positions of the ones of each row, increasing: int64 (batch, k) when every row has k ones."""
     _check_sequences(x)
+    if x.shape[0] == 0:
+        raise ValueError(f"x has shape {tuple(x.shape)}: an empty batch has no peaks; expected at least one row")
     counts = x.sum(dim=1)
     if not torch.all(counts == counts[0]):
         raise ValueError(f"rows have between {int(counts.min())} and {int(counts.max())} ones; expected the same k")
