@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
@@ -14,6 +18,17 @@ PALETTE = sns.color_palette("colorblind")
 def style() -> None:
     """The book's plotting style (seaborn whitegrid, colorblind palette)."""
     sns.set_theme(style="whitegrid", palette="colorblind", context="notebook")
+
+
+def _machine_epsilon(ax: Axes, **line) -> None:
+    """A dotted horizontal line at float64's machine epsilon, the floor of the exact forms."""
+    ax.axhline(np.finfo(np.float64).eps, color="0.5", ls=":", lw=1, **line)
+
+
+def _ticks_at(axis: Axis, values: Sequence[float]) -> None:
+    """Label a log axis at the sampled values (``:g``) only: no minor labels in between."""
+    axis.set_minor_formatter(NullFormatter())
+    axis.set_ticks(values, labels=[f"{v:g}" for v in values])
 
 
 def residual_vs_lr(result) -> Figure:
@@ -31,11 +46,10 @@ def residual_vs_lr(result) -> Figure:
               label=f"fit on lr $\\leq$ {result.config.fit_max_lr:g}: slope {result.slope:.2f}")
     ax.loglog(lrs, np.maximum(result.residual_exact, 1e-17), "s", color=PALETTE[2],
               label="exact (segment-averaged kernel)")
-    ax.axhline(np.finfo(np.float64).eps, color="0.5", ls=":", lw=1, label="float64 machine epsilon")
+    _machine_epsilon(ax, label="float64 machine epsilon")
     ax.set_xlabel("learning rate lr (time lr $\\times$ steps fixed)")
     ax.set_ylabel("max$_x$ |residual|")
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xticks(lrs, labels=[f"{lr:g}" for lr in lrs])
+    _ticks_at(ax.xaxis, lrs)
     ax.legend(fontsize="small", loc="center", framealpha=0.9)
     return fig
 
@@ -179,11 +193,10 @@ def linear_residual(result) -> Figure:
     ax.loglog(lrs, result.residual_mlp, "o-", color=PALETTE[0],
               label=f"GELU MLP, depth {result.config.depth} (slope {result.mlp_slope:.2f} on lr $\\leq$ {result.config.fit_max_lr:g})")
     ax.loglog(lrs, np.maximum(result.residual_linear, 1e-17), "s-", color=PALETTE[2], label="linear model")
-    ax.axhline(np.finfo(np.float64).eps, color="0.5", ls=":", lw=1, label="float64 machine epsilon")
+    _machine_epsilon(ax, label="float64 machine epsilon")
     ax.set_xlabel("learning rate lr (time lr $\\times$ steps fixed)")
     ax.set_ylabel("max$_x$ |remainder $R$|")
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xticks(lrs, labels=[f"{lr:g}" for lr in lrs])
+    _ticks_at(ax.xaxis, lrs)
     ax.set_ylim(1e-17, max(10.0, 5 * result.residual_mlp.max()))
     ax.legend(fontsize="small", loc="center right", framealpha=0.9)
     return fig
@@ -242,8 +255,7 @@ def gradient_flow_convergence(result) -> Figure:
                   label="Theorem 1 on the flow:\n|f(w(t), x) $-$ f(w(0), x) $-$ kernel part|")
     right.set_xlabel(f"learning rate lr (time t = {result.config.time:g} fixed)")
     right.set_ylabel("max$_x$ |difference|")
-    right.xaxis.set_minor_formatter(NullFormatter())
-    right.set_xticks(lrs, labels=[f"{lr:g}" for lr in lrs])
+    _ticks_at(right.xaxis, lrs)
     right.set_title("(b) at the final time $t$", loc="left", fontsize="medium")
     right.legend(fontsize="small", loc="center right", framealpha=0.9)
     return fig
@@ -334,11 +346,10 @@ def vector_outputs(result) -> Figure:
     for a in range(classes):
         right.loglog(dodge[a], np.maximum(result.residual_exact[:, a], 1e-17), markers[a % 5], color=colours[a],
                      mfc="white", label=f"output {a}, exact form")
-    right.axhline(np.finfo(np.float64).eps, color="0.5", ls=":", lw=1, label="float64 machine epsilon")
+    _machine_epsilon(right, label="float64 machine epsilon")
     right.set_xlabel("learning rate lr (time lr $\\times$ steps fixed)")
     right.set_ylabel("max$_x$ |R$_a$| (output a)")
-    right.xaxis.set_minor_formatter(NullFormatter())
-    right.set_xticks(lrs, labels=[f"{lr:g}" for lr in lrs])
+    _ticks_at(right.xaxis, lrs)
     right.set_title("(b) remainder of each output\n(filled: Theorem 3, hollow: exact form)", loc="left",
                     fontsize="medium")
     right.legend(fontsize="small", loc="center right", framealpha=0.9)
@@ -524,10 +535,9 @@ def ballsphere_residual(result) -> Figure:
         ax.loglog(values, plain, "o-", color=PALETTE[0], label="Theorem 2 (tangent kernel at $w_k$)")
         ax.loglog(values, np.maximum(exact, floor), "s-", color=PALETTE[2], label="exact (segment-averaged kernel)")
         ax.axvline(base, color="0.6", ls="--", lw=1)
-        ax.axhline(np.finfo(np.float64).eps, color="0.5", ls=":", lw=1, label="float64 machine epsilon")
+        _machine_epsilon(ax, label="float64 machine epsilon")
         ax.set_xlabel(name)
-        ax.set_xticks(values, labels=[f"{v:g}" for v in values])
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        _ticks_at(ax.xaxis, values)
         ax.tick_params(labelsize="x-small")
     axes[0].set_ylabel("max$_x$ |residual|")
     axes[0].legend(fontsize="x-small", loc="center left", framealpha=0.9)
@@ -761,13 +771,12 @@ def stochastic_residual(result) -> Figure:
                   label=f"{_OPTIMIZER_LABELS[name]}: slope {result.slopes[a]:.2f}")
         ax.loglog(grid, np.exp(result.intercepts[a]) * grid ** result.slopes[a], "-", color=colour, alpha=0.7)
         ax.loglog(lrs, np.maximum(result.residual_exact[a], 1e-17), "s", mfc="none", color=colour)
-    ax.axhline(np.finfo(np.float64).eps, color="0.5", ls=":", lw=1)
+    _machine_epsilon(ax)
     ax.text(lrs.min(), np.finfo(np.float64).eps * 1.6, "float64 machine epsilon", fontsize="x-small", color="0.4")
     ax.plot([], [], "s", mfc="none", color="0.3", label="exact form (hollow)")
     ax.set_xlabel("base learning rate (time base lr $\\times$ steps fixed)")
     ax.set_ylabel("max$_x$ |remainder|")
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xticks(lrs, labels=[f"{lr:g}" for lr in lrs])
+    _ticks_at(ax.xaxis, lrs)
     ax.legend(fontsize="small", loc="center right", framealpha=0.9)
     return fig
 
@@ -1121,8 +1130,7 @@ def kernelregime_regression(result) -> Figure:
     _kernelregime_fit(right, widths, result.regression_slope, result.regression_intercept, PALETTE[0],
                       f"fit: slope {result.regression_slope:.2f}")
     right.set(xlabel="width m", ylabel="RMS$_x$ |network $-$ analytic|")
-    right.xaxis.set_minor_formatter(NullFormatter())
-    right.set_xticks(widths, labels=[f"{w:g}" for w in widths])
+    _ticks_at(right.xaxis, widths)
     right.set_title("(b) distance to the analytic prediction", loc="left", fontsize="medium")
     right.legend(fontsize="small")
     return fig
@@ -1512,8 +1520,7 @@ def parity1d_noise(result) -> Figure:
     right.loglog(result.sigmas, np.maximum(result.init_error[:, unseen].mean(axis=1), 1e-4), "x--", color="0.4",
                  label="exact architecture, before training")
     for ax in (left, right):
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xticks(result.sigmas, labels=[f"{v:g}" for v in result.sigmas])
+        _ticks_at(ax.xaxis, result.sigmas)
     left.set_ylim(-0.05, 1.05)
     left.set_xlabel("noise $\\sigma$ of the initialization $w^* + \\sigma \\epsilon$")
     left.set_ylabel(f"fraction of {result.config.seeds} seeds ending exact")
