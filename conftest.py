@@ -14,9 +14,18 @@ from types import SimpleNamespace
 from unittest import mock
 
 import jupytext
+from hypothesis import HealthCheck, settings
 from nbval import plugin as nbval
 
 os.environ.setdefault("PATHKERNEL_QUIET", "1")  # inherited by the kernels
+
+# Hypothesis: CI replays a fixed set of examples (derandomized, no database) so a run is
+# reproducible and its time bounded; locally, `--hypothesis-profile=dev` explores afresh.
+# Failures that Hypothesis shrank are kept as explicit tests beside the property tests.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")
 
 collect_ignore = ["_build", "book/_mathjax"]
 
