@@ -157,3 +157,45 @@ def test_waves_against_numpy():
         waves("cosine", 5)
     with pytest.raises(ValueError, match="low=1"):
         waves("sine", 5, low=1, high=0)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: digits.handwritten_digits((2.5,)), r"classes=\[2.5\]"),       # used to be truncated to 2
+    (lambda: digits.handwritten_digits((True, 3)), "classes=.*True"),
+    (lambda: digits.handwritten_digits(per_class=2.0), "per_class=2.0"),
+    (lambda: digits.handwritten_digits(per_class=1, seed=-1), "seed=-1"),
+    (lambda: digits.handwritten_digits(exclude=[1.5]), "exclude must hold integer indices"),
+    (lambda: digits.handwritten_digits(exclude=[5000]), r"index 5000.*\[0, 1797\)"),
+    (lambda: digits.balanced_subset(np.arange(10), range(3), 1, seed=float("nan")), "seed=nan"),
+    (lambda: digits.printed_digits(1, margin=float("nan")), "margin=nan"),
+    (lambda: digits.printed_digits(1, rotation=float("inf")), "rotation=inf"),
+    (lambda: digits.printed_digits(1, rotation=True), "rotation=True"),  # 0 <= True < 90 used to pass
+    (lambda: digits.printed_digits(1, shear=float("nan")), "shear=nan"),
+    (lambda: digits.printed_digits(1, scale=-0.1), "scale=-0.1"),
+    (lambda: digits.printed_digits(1, shift=0.5), "shift=0.5"),
+    (lambda: digits.printed_digits(1, thicken=True), "thicken=True"),
+    (lambda: digits.printed_digits(1, digits=(1.0,)), r"digits=\[1.0\]"),
+    (lambda: digits.printed_digits(1, fonts="cmr10.ttf"), "not one string"),
+    (lambda: digits.optdigits_reduce(np.zeros((32, 32)), thicken=-1), "thicken=-1"),
+    (lambda: digits.optdigits_reduce(np.full((32, 32), np.nan)), "ink holds a non-finite value"),
+    (lambda: digits.render_glyph("3", "cmr10.ttf", size=0), "size=0"),
+    (lambda: waves("sine", 5, low=float("nan")), "low=nan"),
+    (lambda: waves("sine", 5, low=-float("inf"), high=0.0), "low=-inf"),
+    (lambda: waves("sine", 5, high=True), "high=True"),
+    (lambda: waves("sine", 5.0), "n=5.0"),
+    (lambda: wave("sine", torch.tensor([0.0, float("nan")])), r"non-finite value \(nan\)"),
+])
+def test_non_finite_and_bool_arguments_are_named(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("n", [3, 7, 9, 51, 101, 1001])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_odd_waves_grids_hold_the_origin_exactly(n, dtype):
+    x, y = waves("square", n, dtype=dtype)
+    assert x[n // 2, 0].item() == 0.0 and y[n // 2].item() == 1.0     # sign(0) = 1, not sign(-2.8e-16)
+    assert torch.equal(x, -x.flip(0))
+    assert x[0, 0].item() == torch.tensor(-math.pi, dtype=dtype).item() and x[-1, 0] == -x[0, 0]
+    np.testing.assert_allclose(x[:, 0].double().numpy(), np.linspace(-math.pi, math.pi, n),
+                               atol=4 * torch.finfo(dtype).eps)

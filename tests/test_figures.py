@@ -1,5 +1,8 @@
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,3 +55,94 @@ def test_cli_lists_and_rejects_unknown_ids(capsys):
     assert "unknown figure 'fig-nope'" in capsys.readouterr().err
     with pytest.raises(KeyError, match="known:"):
         figures.spec("fig-nope")
+
+
+@pytest.fixture
+def no_experiment(monkeypatch):
+    """Fail the test if any experiment (or build) starts: every check must come first."""
+    def ran(*args, **kwargs):
+        raise AssertionError("an experiment ran before the bad argument was reported")
+    monkeypatch.setattr(figures, "experiment_module", ran)
+    monkeypatch.setattr(figures, "build", ran)
+    monkeypatch.delenv("PATHKERNEL_SCALE", raising=False)
+
+
+@pytest.mark.parametrize("case", ["file", "under-file", "scale-env", "second-id"])
+def test_cli_rejects_bad_arguments_before_running(case, tmp_path, monkeypatch, capsys, no_experiment):
+    afile = tmp_path / "taken"
+    afile.write_text("not a folder")
+    argv = ["figures", "build", "fig-discrete-residual-lr", "--out", str(tmp_path / "out")]
+    expected = {
+        "file": f"--out '{afile}' is an existing file, not a folder",
+        "under-file": f"--out '{afile / 'sub'}' cannot be used as the output folder: Not a directory",
+        "scale-env": "PATHKERNEL_SCALE='huge'; expected one of ('quick', 'paper')",
+        "second-id": "unknown figure 'fig-nope'",
+    }[case]
+    if case == "file":
+        argv[-1] = str(afile)
+    elif case == "under-file":
+        argv[-1] = str(afile / "sub")
+    elif case == "scale-env":
+        monkeypatch.setenv("PATHKERNEL_SCALE", "huge")
+    else:
+        argv.insert(3, "fig-nope")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1, err
+    assert afile.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("seed", ["-1", "1.5", "x"])
+def test_cli_rejects_a_negative_seed(seed, capsys, no_experiment):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["figures", "build", "fig-discrete-residual-lr", "--seed", seed])
+    assert exit_info.value.code == 2
+    assert f"invalid seed '{seed}': expected an integer >= 0" in capsys.readouterr().err
+
+
+def test_cli_rejects_an_unwritable_folder(tmp_path, monkeypatch, capsys, no_experiment):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    if os.geteuid() != 0:                      # root writes through chmod: simulate the refusal instead
+        locked.chmod(0o500)
+    else:
+        def refuse(*args, **kwargs):
+            raise PermissionError(13, "Permission denied")
+        monkeypatch.setattr(figures.tempfile, "NamedTemporaryFile", refuse)
+    try:
+        assert main(["figures", "build", "fig-discrete-residual-lr", "--out", str(locked)]) == 2
+    finally:
+        locked.chmod(0o700)
+    assert f"--out '{locked}' cannot be used as the output folder: Permission denied" in capsys.readouterr().err
+    assert list(locked.iterdir()) == []
+
+
+def test_output_folder_is_created_and_checked(tmp_path):
+    afile = tmp_path / "taken"
+    afile.write_text("")
+    with pytest.raises(NotADirectoryError, match="is an existing file"):
+        figures.output_folder(afile)
+    assert figures.output_folder(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert (tmp_path / "new" / "deeper").is_dir() and list((tmp_path / "new" / "deeper").iterdir()) == []
+
+
+def test_build_api_rejects_bad_seed_and_out_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(figures, "experiment_module", lambda *a: pytest.fail("the experiment was loaded"))
+    afile = tmp_path / "taken"
+    afile.write_text("")
+    with pytest.raises(NotADirectoryError, match="out='.*taken' is an existing file"):
+        figures.build("fig-discrete-residual-lr", out=afile, config=TINY)
+    with pytest.raises(ValueError, match="seed=-1"):
+        figures.build("fig-discrete-residual-lr", out=tmp_path, config=TINY, seed=-1)
+    with pytest.raises(ValueError, match="seed=True"):
+        figures.build("fig-discrete-residual-lr", out=tmp_path, config=TINY, seed=True)
+
+
+def test_bad_scale_environment_is_one_line_exit_2(tmp_path):
+    env = {**os.environ, "PATHKERNEL_SCALE": "huge", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "pathkernel", "figures", "build", "fig-discrete-residual-lr",
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+    assert "PATHKERNEL_SCALE='huge'; expected one of ('quick', 'paper')" in done.stderr
+    assert not (tmp_path / "out").exists()

@@ -34,3 +34,21 @@ def test_scaling_the_direction_changes_nothing_and_seeds_are_explicit():
 def test_impossible_requests(kwargs, match):
     with pytest.raises(ValueError, match=match):
         halfspace(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n": 5, "direction": (1.0, float("inf"))}, "finite"),
+    ({"n": 5.0}, "n=5.0"),
+    ({"n": True}, "n=True"),
+    ({"n": 5, "seed": -1}, "seed=-1"),
+    ({"n": 5, "seed": float("nan")}, "seed=nan"),
+])
+def test_non_finite_and_bool_arguments_are_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        halfspace(**kwargs)
+
+
+@pytest.mark.parametrize("direction", [(True, False), torch.tensor([True, False]), "ab"])
+def test_bool_or_string_directions_are_refused(direction):
+    with pytest.raises(ValueError, match="must be a vector of numbers"):
+        halfspace(5, direction=direction)

@@ -84,3 +84,55 @@ def test_bad_arguments_are_named():
         pk.ParityNet(8)(torch.zeros(3, 16))
     with pytest.raises(TypeError, match="dtype"):
         pk.ParityNet(8, dtype=torch.int64)
+
+
+@pytest.mark.parametrize("model_dtype, input_dtype", [
+    (torch.float32, torch.float64), (torch.float64, torch.float32), (torch.float32, torch.int64),
+    (torch.float64, torch.bool), (torch.float32, torch.float16),
+])
+def test_input_of_another_dtype_is_a_type_error_naming_both(model_dtype, input_dtype):
+    net = pk.ParityNet(8, dtype=model_dtype)
+    x = planar1d.all_sequences(8).to(input_dtype)
+    with pytest.raises(TypeError, match=rf"x has dtype {input_dtype}; expected the model's dtype {model_dtype}"):
+        net(x)
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        net(x.tolist())
+    assert torch.equal(net(x.to(model_dtype)), planar1d.prefix_parity(x.double()).to(model_dtype))
+
+
+@pytest.mark.parametrize("bad", [0.5, 2.0, -1.0, float("nan"), float("inf")])
+def test_parity_refuses_values_other_than_0_and_1(bad):
+    net = pk.ParityNet(8, dtype=torch.float64)
+    x = planar1d.omega(8, 3, 4, seed=0)
+    x[2, 5] = bad
+    with pytest.raises(ValueError, match=f"0/1 values; found {bad}"):
+        net.parity(x)
+    # forward is the network function at any real input (documented): no check of values, no error
+    with torch.no_grad():
+        assert net(x).shape == (4, 8)
+    clean = planar1d.omega(8, 3, 4, seed=0)
+    assert torch.equal(net.parity(clean), planar1d.prefix_parity(clean))
+
+
+def test_checks_keep_torch_func_training_and_kernels_working():
+    # forward's checks read only shape and dtype, so tangent kernels (torch.func), vmapped
+    # stacked models (as in experiments.parity_training) and pk.train still run
+    x = planar1d.omega(8, 2, 6, seed=1)
+    net = pk.ParityNet(8, exact=False, dtype=torch.float64)
+    assert pk.tangent_kernel(net, x).shape == (6, 6, 8, 8)
+    models = [pk.ParityNet(8, exact=False, seed=s, dtype=torch.float64) for s in range(3)]
+    params, buffers = torch.func.stack_module_state(models)
+    template = pk.ParityNet(8, exact=False, dtype=torch.float64).to("meta")
+    out = torch.func.vmap(lambda p, b, xs: torch.func.functional_call(template, (p, b), (xs,)))(
+        params, buffers, x.expand(3, 6, 8))
+    torch.testing.assert_close(out[1], models[1](x))
+    path = pk.train(net, x, planar1d.prefix_parity(x), lr=0.1, steps=2)
+    assert path.params.shape[0] == 3
+
+
+def test_constructor_flags_are_checked():
+    with pytest.raises(TypeError, match="exact='yes'"):
+        pk.ParityNet(8, exact="yes")
+    with pytest.raises(ValueError, match="seed=-1"):
+        pk.ParityNet(8, exact=False, seed=-1)
+    assert pk.ParityNet(8).dtype == torch.float32 and pk.ParityNet(8, dtype=torch.float64).dtype == torch.float64

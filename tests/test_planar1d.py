@@ -92,3 +92,18 @@ def test_bad_inputs_are_named():
         planar1d.peak_positions(torch.zeros(0, 8))
     with pytest.raises(ValueError, match="refused"):
         planar1d.omega_all(64, 10)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: planar1d.omega(8, 2, 3, seed=-1), "seed=-1"),
+    (lambda: planar1d.omega(8, 2, 3, seed=float("nan")), "seed=nan"),
+    (lambda: planar1d.omega(8.0, 2, 3, seed=0), "n=8.0"),
+    (lambda: planar1d.omega(8, True, 3, seed=0), "k=True"),
+    (lambda: planar1d.omega(8, 2, 3.0, seed=0), "size=3.0"),
+    (lambda: planar1d.omega_all(8, float("nan")), "k=nan"),
+    (lambda: planar1d.all_sequences(float("inf")), "n=inf"),
+    (lambda: planar1d.prefix_parity(torch.tensor([[0.0, float("nan")]])), "found nan"),
+])
+def test_non_finite_and_bool_arguments_are_named(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -10,6 +10,7 @@ from pathkernel.data.planar2d import (
     lanczos_downsample,
     network_pair,
     random_shape,
+    rasterize_strokes,
 )
 from pathkernel.data.shapes_ood import nested_shape
 from reference import naive_boundary, naive_outside
@@ -269,3 +270,24 @@ def test_network_pair_is_the_filtered_boundary_and_shape():
     blocks = shape.reshape(32, 2, 32, 2).mean(axis=(1, 3))
     assert np.mean((y > 0.5) == (blocks > 0.5)) > 0.97
     np.testing.assert_array_equal(x, lanczos_downsample(boundary(shape)))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: random_shape(32, amplitude=(float("nan"), 0.3)), r"amplitude\[0\]=nan"),
+    (lambda: random_shape(32, amplitude=(0.2, float("inf"))), r"amplitude\[1\]=inf"),
+    (lambda: random_shape(32, amplitude=(0.4, 0.2)), "low <= high"),
+    (lambda: random_shape(32, amplitude=0.3), "must be a pair"),
+    (lambda: random_shape(32, seed=-1), "seed=-1"),
+    (lambda: random_shape(32.0), "size=32.0"),
+    (lambda: random_shape(32, harmonics=True), "harmonics=True"),
+    (lambda: branched_shape(32, thickness=(float("nan"), 0.1)), r"thickness\[0\]=nan"),
+    (lambda: branched_shape(32, thickness=(0.05, True)), r"thickness\[1\]=True"),
+    (lambda: branched_shape(32, seed=1.5), "seed=1.5"),
+    (lambda: lanczos_downsample(np.zeros((4, 4)), factor=2.0), "factor=2.0"),
+    (lambda: lanczos_downsample(np.full((4, 4), np.nan)), "image holds a non-finite value"),
+    (lambda: rasterize_strokes(8, np.zeros((1, 2)), np.full((1, 2), np.nan), np.ones(1)), "end holds a non-finite"),
+    (lambda: rasterize_strokes(8, np.zeros((1, 2)), np.ones((1, 2)), np.array([np.inf])), "radius holds a non-finite"),
+])
+def test_non_finite_and_bool_arguments_are_named(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

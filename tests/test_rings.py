@@ -35,3 +35,20 @@ def test_rings_are_seeded():
 def test_impossible_requests(kwargs, match):
     with pytest.raises(ValueError, match=match):
         rings(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n": 10, "radii": (0.3, float("nan"), 1.0)}, r"radii\[1\]=nan"),   # NaN compares False: used to pass
+    ({"n": 10, "radii": (0.3, 0.65, float("inf"))}, r"radii\[2\]=inf"),
+    ({"n": 10, "radii": (0.3, True)}, r"radii\[1\]=True"),
+    ({"n": 10, "radii": "123"}, "radii='123' must be a sequence"),
+    ({"n": 10, "radii": 0.5}, "radii=0.5 must be a sequence"),
+    ({"n": 10, "thickness": float("nan")}, "thickness=nan"),
+    ({"n": 10, "thickness": float("inf")}, "thickness=inf"),
+    ({"n": 10, "thickness": True}, "thickness=True"),
+    ({"n": True}, "n=True"),
+    ({"n": 10, "seed": -2}, "seed=-2"),
+])
+def test_non_finite_and_bool_arguments_are_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        rings(**kwargs)

@@ -15,6 +15,7 @@ import importlib
 import json
 import platform
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 from pathkernel import __version__, plots
+from pathkernel.validation import integer
 
 
 @dataclass(frozen=True)
@@ -413,6 +415,28 @@ def result_digest(result: Any) -> str:
     return digest.hexdigest()
 
 
+def output_folder(out: str | Path) -> Path:
+    """`out` as a folder that exists and can be written, checked before any experiment runs.
+
+    Creates the folder (and its parents) when missing, then writes and deletes a temporary
+    file in it. Raises NotADirectoryError when `out` (or a parent) is a file, PermissionError
+    (or another OSError) when it cannot be created or written; the message names `out`.
+    """
+    if not isinstance(out, (str, Path)) or not str(out):
+        raise ValueError(f"out={out!r} must be a folder path (str or pathlib.Path)")
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"out={str(out)!r} is an existing file, not a folder; expected a folder to write into")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".pathkernel-write-test-"):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise type(error)(f"out={str(out)!r} cannot be used as the output folder: {reason}") from error
+    return folder
+
+
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
@@ -437,21 +461,25 @@ def build(
     Args:
         figure_id: a registered ID (see `FIGURES`).
         scale: "quick" or "paper"; default ``PATHKERNEL_SCALE`` (quick).
-        seed: default the seed the chapter uses.
+        seed: default the seed the chapter uses; an integer >= 0.
         out: output folder (created).
         config: an explicit experiment Config instead of a preset (tests use small ones).
 
     Returns:
         The provenance record written to the sidecar.
+
+    Raises:
+        KeyError: an unknown figure ID. ValueError: a bad scale (or ``PATHKERNEL_SCALE``)
+        or seed. OSError (NotADirectoryError, PermissionError): `out` is a file or cannot be
+        written. All of them before the experiment runs.
     """
     figure = spec(figure_id)
+    seed = figure.seed if seed is None else integer("seed", seed, low=0)
+    folder = output_folder(out)
     module = experiment_module(figure)
     config = config if config is not None else module.Config.from_scale(scale)
-    seed = figure.seed if seed is None else seed
     result = module.run(config, seed=seed)
     fig = getattr(plots, figure.plot)(result)
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
     fig.savefig(folder / f"{figure_id}.png", dpi=150, metadata={"Software": None})
     fig.savefig(folder / f"{figure_id}.pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
     matplotlib.pyplot.close(fig)

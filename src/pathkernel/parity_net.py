@@ -29,6 +29,7 @@ import math
 import torch
 from torch import nn
 
+from pathkernel.data.planar1d import check_sequences
 from pathkernel.validation import integer
 
 
@@ -54,7 +55,17 @@ class ParityNet(nn.Module):
         seed: seed of the random initialization (the global RNG is left untouched).
         dtype: float32 or float64.
 
-    Input (batch, n); output (batch, n).
+    Input (batch, n) of the model's dtype; output (batch, n).
+
+    Checks. `forward` checks only static properties of x: a tensor of shape (batch, n)
+    (ValueError otherwise) and of the model's dtype (TypeError naming both dtypes: an int
+    tensor, or float64 into a float32 model, would otherwise fail deep inside conv1d). It
+    does not check the values: forward is the network function at any real input, which
+    training from random or perturbed weights, `tangent_kernel` and torch.func transforms
+    (vmap, jacrev) evaluate, and a data-dependent check (``if not (x == 0) | (x == 1) ...``)
+    cannot run under those transforms. The output is the prefix parity only for 0/1
+    inputs and the exact weights; `parity(x)` is the checked entry point: it refuses any
+    value other than 0 or 1 (ValueError naming it) before calling forward.
     """
 
     def __init__(
@@ -69,6 +80,9 @@ class ParityNet(nn.Module):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
+        if not isinstance(exact, bool):
+            raise TypeError(f"exact={exact!r} must be True (hand-set weights) or False (random init)")
+        integer("seed", seed, low=0)
         integer("n", n, 2)
         if n & (n - 1):
             raise ValueError(f"n={n} must be a power of two (2, 4, 8, ...)")
@@ -121,10 +135,36 @@ class ParityNet(nn.Module):
                 for c in range(3):
                     layer.weight[c, c, 1] = 1.0
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the network computes in (that of its parameters)."""
+        return self.encoder[0][0].weight.dtype
+
+    def parity(self, x: torch.Tensor) -> torch.Tensor:
+        """Eq. (10) by the network, checked: x (batch, n) must hold only 0 and 1.
+
+        ValueError naming the first other value (the network is the prefix parity only on
+        0/1 sequences), then `forward`. Not for use under torch.func transforms (the value
+        check reads the data); train and take tangent kernels through the model itself.
+        """
+        check_sequences(x)
+        return self(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (batch, n) -> (batch, n); with the exact weights, Eq. (10) of 0/1 inputs."""
+        """x (batch, n) -> (batch, n); with the exact weights, Eq. (10) of 0/1 inputs.
+
+        Checks shape and dtype only (static, so safe under torch.func); see `parity` for a
+        check of the values.
+        """
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor (batch, {self.n}); got {type(x).__name__}")
         if x.dim() != 2 or x.shape[1] != self.n:
             raise ValueError(f"x has shape {tuple(x.shape)}; expected (batch, {self.n})")
+        expected = self.dtype
+        if x.dtype != expected:
+            hint = f" or build ParityNet(..., dtype={x.dtype})" if x.dtype in (torch.float32, torch.float64) else ""
+            raise TypeError(f"x has dtype {x.dtype}; expected the model's dtype {expected}: pass x.to({expected}) "
+                            f"(0/1 values convert exactly){hint}")
         h = x[:, None, :]
         skips = []
         for block in self.encoder:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from pathkernel.validation import integer
+from pathkernel.validation import finite_number, integer
 
 
 def ball_sphere(
@@ -20,11 +20,15 @@ def ball_sphere(
 
     Ball points are uniform in the ball (radius sqrt(r2) * U^(1/d)), sphere points
     uniform on the sphere. Returns x (n, d) and y (n,) in {-1, +1}.
+
+    Raises:
+        ValueError: n < 2, d < 1, r2 outside (0, 1) (the ball must sit strictly inside the
+            sphere) or not finite, a negative seed, or a bool for any of them.
     """
-    integer("n", n, low=2)
-    integer("d", d)
-    if not 0 < r2 < 1:
-        raise ValueError(f"r2={r2!r} must lie in (0, 1): the ball must sit strictly inside the sphere")
+    n = integer("n", n, low=2)
+    d = integer("d", d)
+    r2 = finite_number("r2", r2, 0, 1, open_low=True, open_high=True)
+    seed = integer("seed", seed, low=0)
     generator = torch.Generator().manual_seed(seed)
     directions = torch.randn(n, d, generator=generator, dtype=dtype)
     directions = directions / directions.norm(dim=1, keepdim=True)

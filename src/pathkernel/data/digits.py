@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import numbers
 import pickle
 import struct
 from collections.abc import Sequence
@@ -31,7 +32,7 @@ from matplotlib.textpath import TextPath
 from scipy import ndimage
 from sklearn.datasets import load_digits
 
-from pathkernel.validation import integer
+from pathkernel.validation import finite_number, integer
 
 FONTS = (
     "DejaVuSans.ttf",
@@ -58,7 +59,11 @@ CIFAR10_FILES = {"train": tuple(f"data_batch_{k}" for k in range(1, 6)), "test":
 def balanced_subset(labels: np.ndarray, classes: Sequence[int], per_class: int, *, seed: int) -> np.ndarray:
     """Indices of `per_class` examples of each class in `classes`, drawn without replacement
     (seeded), grouped by class in the order of `classes`. Shape (len(classes) * per_class,)."""
-    integer("per_class", per_class)
+    per_class = integer("per_class", per_class)
+    seed = integer("seed", seed, low=0)
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels has shape {labels.shape}; expected one label per example (n,)")
     rng = np.random.default_rng(seed)
     chosen = []
     for c in classes:
@@ -87,10 +92,13 @@ def handwritten_digits(
     indices (n,) of the images in ``load_digits()``.
     """
     classes = _classes(classes)
+    if per_class is not None:
+        per_class = integer("per_class", per_class)
+    seed = integer("seed", seed, low=0)
     data = load_digits()
     labels = data.target.copy()
     if exclude is not None:
-        labels[np.asarray(exclude, dtype=int)] = -1
+        labels[_indices("exclude", exclude, labels.size)] = -1
     if per_class is None:
         index = np.concatenate([np.flatnonzero(labels == c) for c in classes])
     else:
@@ -99,11 +107,30 @@ def handwritten_digits(
             index)
 
 
-def _classes(classes: Sequence[int]) -> list[int]:
+def _classes(classes: Sequence[int], name: str = "classes") -> list[int]:
+    """Distinct integer digits 0..9 (a float such as 2.5, or a bool, is named, not truncated)."""
+    if isinstance(classes, (str, bytes)) or not hasattr(classes, "__iter__"):
+        raise ValueError(f"{name}={classes!r} must be a sequence of distinct digits in 0..9")
+    classes = list(classes)
+    if not classes or not all(isinstance(c, numbers.Integral) and not isinstance(c, bool) for c in classes):
+        raise ValueError(f"{name}={classes} must be distinct digits in 0..9 (integers)")
     classes = [int(c) for c in classes]
-    if not classes or len(set(classes)) != len(classes) or not all(0 <= c <= 9 for c in classes):
-        raise ValueError(f"classes={classes} must be distinct digits in 0..9")
+    if len(set(classes)) != len(classes) or not all(0 <= c <= 9 for c in classes):
+        raise ValueError(f"{name}={classes} must be distinct digits in 0..9")
     return classes
+
+
+def _indices(name: str, value: object, size: int) -> np.ndarray:
+    """Integer indices into an axis of `size` (ValueError for floats, bools or indices out of range)."""
+    index = np.asarray(value).reshape(-1)
+    if index.size == 0:
+        return index.astype(int)
+    if index.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integer indices; got dtype {index.dtype}")
+    if index.min() < 0 or index.max() >= size:
+        raise ValueError(f"{name} holds index {int(index.min() if index.min() < 0 else index.max())}; "
+                         f"expected indices in [0, {size})")
+    return index
 
 
 def render_glyph(character: str, font: str, size: int = RENDER) -> np.ndarray:
@@ -112,6 +139,9 @@ def render_glyph(character: str, font: str, size: int = RENDER) -> np.ndarray:
     (its longer side fills the square, the other in proportion, centred). Returns ink in
     [0, 1], (size, size) (a fresh copy of a cached drawing).
     """
+    size = integer("size", size)
+    if not isinstance(character, str) or not isinstance(font, str):
+        raise ValueError(f"character={character!r} and font={font!r} must be strings")
     return _glyph(character, font, size).copy()
 
 
@@ -140,7 +170,9 @@ def affine_jitter(image: np.ndarray, rng: np.random.Generator, *, rotation: floa
                   shear: float, shift: float) -> np.ndarray:
     """image (s, s) under a random affine map about its centre: rotation angle uniform in
     [-rotation, rotation] degrees, zoom 1 + U[-scale, scale] per axis, shear U[-shear, shear],
-    shift U[-shift, shift] * s per axis (scipy.ndimage.affine_transform, linear interpolation)."""
+    shift U[-shift, shift] * s per axis (scipy.ndimage.affine_transform, linear interpolation).
+    Each range must be a finite number >= 0 (rotation < 90, the others < 0.5)."""
+    _jitter_ranges(rotation=rotation, scale=scale, shear=shear, shift=shift)
     s = image.shape[0]
     angle = np.deg2rad(rng.uniform(-rotation, rotation))
     rotate = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
@@ -153,13 +185,22 @@ def affine_jitter(image: np.ndarray, rng: np.random.Generator, *, rotation: floa
     return ndimage.affine_transform(image, inverse, offset=offset, order=1, mode="constant", cval=0.0)
 
 
+def _jitter_ranges(**ranges: float) -> None:
+    """Each of rotation (degrees), scale, shear, shift: a finite number >= 0 (rotation < 90, the others < 0.5)."""
+    for name, value in ranges.items():
+        finite_number(name, value, 0, 90 if name == "rotation" else 0.5, open_high=True)
+
+
 def optdigits_reduce(ink: np.ndarray, thicken: int = 0) -> np.ndarray:
     """A (32k, 32k) ink image in [0, 1] -> the 8 x 8 optdigits format: resample to a 32 x 32
     bitmap (block means >= 0.5), thicken its strokes by `thicken` pixels (binary dilation,
     3 x 3 cross), then count the ink pixels of each 4 x 4 block (0..16)."""
+    thicken = integer("thicken", thicken, low=0)  # scipy reads iterations < 1 as "until nothing changes"
     s = ink.shape[0]
     if ink.shape != (s, s) or s % 32:
         raise ValueError(f"ink image has shape {ink.shape}; expected a square with side a multiple of 32")
+    if not np.all(np.isfinite(ink)):
+        raise ValueError("ink holds a non-finite value (NaN or inf); expected ink in [0, 1]")
     f = s // 32
     bitmap = ink.reshape(32, f, 32, f).mean(axis=(1, 3)) >= 0.5
     if thicken:
@@ -191,16 +232,16 @@ def printed_digits(
 
     Returns x (len(digits) * per_digit, 64) with values in [0, 16] and labels (n,) int64.
     """
-    integer("per_digit", per_digit)
-    integer("thicken", thicken, low=0)
-    digits = _classes(digits)
+    per_digit = integer("per_digit", per_digit)
+    thicken = integer("thicken", thicken, low=0)
+    seed = integer("seed", seed, low=0)
+    digits = _classes(digits, "digits")
+    if isinstance(fonts, str):
+        raise ValueError(f"fonts={fonts!r} must be a sequence of font file names, not one string")
     if not fonts:
         raise ValueError("fonts is empty; give at least one font file name")
-    if not 0 <= margin < 0.5:
-        raise ValueError(f"margin={margin} must lie in [0, 0.5)")
-    for name, value in (("rotation", rotation), ("scale", scale), ("shear", shear), ("shift", shift)):
-        if not 0 <= value < (90 if name == "rotation" else 0.5):
-            raise ValueError(f"{name}={value} must be >= 0 and small (rotation < 90 degrees, the others < 0.5)")
+    margin = finite_number("margin", margin, 0, 0.5, open_high=True)
+    _jitter_ranges(rotation=rotation, scale=scale, shear=shear, shift=shift)
     pad = int(round(margin * RENDER))
     inner = RENDER - 2 * pad
     rng = np.random.default_rng(seed)

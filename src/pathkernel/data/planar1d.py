@@ -30,12 +30,14 @@ MAX_ENUMERATION = 2**22
 
 
 def _check_nk(n: int, k: int) -> tuple[int, int]:
-    integer("n", n)
-    integer("k", k, 0, n)
+    n = integer("n", n)
+    k = integer("k", k, 0, n)
     return n, k
 
 
-def _check_sequences(x: torch.Tensor) -> torch.Tensor:
+def check_sequences(x: torch.Tensor) -> torch.Tensor:
+    """x itself when it is a tensor (batch, n), n >= 1, of 0/1 values; TypeError or ValueError
+    naming the problem (the first value that is neither 0 nor 1, NaN included) otherwise."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor of 0/1 sequences (batch, n), got {type(x).__name__}")
     if x.dim() != 2 or x.shape[1] < 1:
@@ -46,14 +48,18 @@ def _check_sequences(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+_check_sequences = check_sequences
+
+
 def omega(n: int, k: int, size: int, *, seed: int) -> torch.Tensor:
     """`size` sequences drawn uniformly from Omega_{n,k} (independently, with repetition).
 
     Each row's k ones sit at the first k entries of a seeded random permutation of
     range(n), a uniform k-subset. Returns float64 (size, n).
     """
-    _check_nk(n, k)
-    integer("size", size)
+    n, k = _check_nk(n, k)
+    size = integer("size", size)
+    seed = integer("seed", seed, low=0)
     rng = np.random.default_rng(seed)
     ones = rng.random((size, n)).argsort(axis=1)[:, :k]
     x = np.zeros((size, n))
@@ -64,7 +70,7 @@ def omega(n: int, k: int, size: int, *, seed: int) -> torch.Tensor:
 def omega_all(n: int, k: int) -> torch.Tensor:
     """Every sequence of Omega_{n,k}, float64 (C(n, k), n), rows in lexicographic order of
     their sets of one-positions (`itertools.combinations`)."""
-    _check_nk(n, k)
+    n, k = _check_nk(n, k)
     count = math.comb(n, k)
     if count > MAX_ENUMERATION:
         raise ValueError(f"Omega_(n={n}, k={k}) has {count} elements; enumerating more than {MAX_ENUMERATION} is refused")
@@ -78,14 +84,14 @@ def omega_all(n: int, k: int) -> torch.Tensor:
 def all_sequences(n: int) -> torch.Tensor:
     """All 2**n binary sequences of length n, float64 (2**n, n); row r holds the bits of r
     (x_j = bit j of r)."""
-    integer("n", n, 1, 22)
+    n = integer("n", n, 1, 22)
     rows = torch.arange(2**n, dtype=torch.long)[:, None]
     return ((rows >> torch.arange(n)) & 1).to(torch.float64)
 
 
 def prefix_parity(x: torch.Tensor) -> torch.Tensor:
     """Eq. (10): y_j = (sum_{l <= j} x_l) mod 2 for x (batch, n) of 0/1; same shape and dtype."""
-    _check_sequences(x)
+    check_sequences(x)
     return torch.remainder(torch.cumsum(x.to(torch.int64), dim=1), 2).to(x.dtype)
 
 
@@ -96,7 +102,7 @@ def fill(x: torch.Tensor) -> torch.Tensor:
 
 def peak_positions(x: torch.Tensor) -> torch.Tensor:
     """Positions of the ones of each row, increasing: int64 (batch, k) when every row has k ones."""
-    _check_sequences(x)
+    check_sequences(x)
     if x.shape[0] == 0:
         raise ValueError(f"x has shape {tuple(x.shape)}: an empty batch has no peaks; expected at least one row")
     counts = x.sum(dim=1)

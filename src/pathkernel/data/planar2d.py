@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from pathkernel.validation import integer
+from pathkernel.validation import finite_number, integer
 
 EIGHT = np.ones((3, 3), dtype=bool)
 
@@ -45,6 +45,17 @@ def _check_image(image: np.ndarray, name: str) -> np.ndarray:
             raise ValueError(f"{name} must be binary (0/1 or bool); found the value {bad!r}")
         image = image.astype(bool)
     return image
+
+
+def _range_pair(name: str, value: object, low: float, high: float, *, open_low: bool = False) -> tuple[float, float]:
+    """A (low, high) pair of finite numbers inside [low, high) with value[0] <= value[1]."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise ValueError(f"{name}={value!r} must be a pair (low, high) of numbers")
+    a = finite_number(f"{name}[0]", value[0], low, high, open_low=open_low, open_high=True)
+    b = finite_number(f"{name}[1]", value[1], low, high, open_low=open_low, open_high=True)
+    if a > b:
+        raise ValueError(f"{name}={value!r} must satisfy low <= high")
+    return a, b
 
 
 def star_radius(theta: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
@@ -74,12 +85,11 @@ def random_shape(
 
     Returns a bool array (size, size).
     """
-    integer("size", size, low=8)
-    integer("harmonics", harmonics)
-    low, high = amplitude
-    if not 0 <= low <= high < 1:
-        raise ValueError(f"amplitude={amplitude!r} must satisfy 0 <= low <= high < 1 (r(theta) > 0)")
-    integer("margin", margin, 1, size // 4)
+    size = integer("size", size, low=8)
+    seed = integer("seed", seed, low=0)
+    harmonics = integer("harmonics", harmonics)
+    low, high = _range_pair("amplitude", amplitude, 0, 1)  # 0 <= low <= high < 1 keeps r(theta) > 0
+    margin = integer("margin", margin, 1, size // 4)
     rng = np.random.default_rng(seed)
     k = np.arange(1, harmonics + 1)
     cos, sin = rng.normal(size=(2, harmonics)) / k
@@ -200,7 +210,12 @@ def rasterize_strokes(size: int, start: np.ndarray, end: np.ndarray, radius: np.
 
     start, end: (S, 2) segment end points in pixel coordinates (row, column); radius (S,).
     Each segment is measured only on the pixels of its bounding box widened by its radius.
+    Coordinates and radii must be finite (a NaN would silently draw nothing).
     """
+    size = integer("size", size)
+    for name, array in (("start", start), ("end", end), ("radius", radius)):
+        if not np.all(np.isfinite(np.asarray(array, dtype=float))):
+            raise ValueError(f"{name} holds a non-finite value; expected finite pixel coordinates and radii")
     inside = np.zeros((size, size), dtype=bool)
     for a, b, r in zip(start, end, radius):
         low = np.clip(np.floor(np.minimum(a, b) - r).astype(int), 0, size)
@@ -235,12 +250,11 @@ def branched_shape(
 
     Returns a bool array (size, size).
     """
-    integer("size", size, low=8)
-    integer("branches", branches)
-    integer("margin", margin, 1, size // 4)
-    low, high = thickness
-    if not 0 < low <= high < 0.25:
-        raise ValueError(f"thickness={thickness!r} must satisfy 0 < low <= high < 0.25 (fractions of the extent)")
+    size = integer("size", size, low=8)
+    seed = integer("seed", seed, low=0)
+    branches = integer("branches", branches)
+    margin = integer("margin", margin, 1, size // 4)
+    low, high = _range_pair("thickness", thickness, 0, 0.25, open_low=True)  # fractions of the extent
     rng = np.random.default_rng(seed)
     starts, ends, radii = [], [], []
     nodes = [np.zeros(2)]
@@ -282,7 +296,9 @@ def lanczos_downsample(image: np.ndarray, factor: int = 2) -> np.ndarray:
     """
     if not isinstance(image, np.ndarray) or image.ndim != 2:
         raise ValueError(f"image must be a 2D numpy array; got {getattr(image, 'shape', type(image).__name__)}")
-    integer("factor", factor)
+    factor = integer("factor", factor)
+    if not np.all(np.isfinite(image)):
+        raise ValueError("image holds a non-finite value (NaN or inf); expected finite pixel values")
     rows, cols = image.shape
     if rows % factor or cols % factor:
         raise ValueError(f"image shape {image.shape} is not divisible by factor={factor}")

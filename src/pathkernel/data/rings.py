@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import torch
 
+from pathkernel.validation import finite_number, integer
+
 
 def rings(
     n: int,
@@ -20,15 +22,21 @@ def rings(
     Class j gets n // c points (the first n % c classes one more), uniform in angle and
     uniform in area on the annulus radii[j] - thickness / 2 <= ||x|| <= radii[j] + thickness / 2.
     Returns x (n, 2) and integer labels y (n,) in {0, ..., c - 1}, in class order.
+
+    Raises:
+        ValueError: n not an integer, a radius or the thickness not a finite number (NaN,
+            inf, a bool), thickness <= 0, overlapping annuli, fewer than two classes or than
+            one point per class, a negative seed.
     """
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise ValueError(f"n={n!r} must be an integer")
-    radii = [float(r) for r in radii]
+    n = integer("n", n)
+    seed = integer("seed", seed, low=0)
+    if isinstance(radii, (str, bytes)) or not hasattr(radii, "__len__"):
+        raise ValueError(f"radii={radii!r} must be a sequence of numbers (one radius per class)")
+    radii = [finite_number(f"radii[{j}]", r, 0, open_low=True) for j, r in enumerate(radii)]
     c = len(radii)
     if c < 2 or n < c:
         raise ValueError(f"n={n} points and {c} radii: need at least two classes and one point per class")
-    if not thickness > 0:
-        raise ValueError(f"thickness={thickness!r} must be > 0")
+    thickness = finite_number("thickness", thickness, 0, open_low=True)
     if radii[0] - thickness / 2 < 0 or any(b - a <= thickness for a, b in zip(radii, radii[1:])):
         raise ValueError(
             f"radii={tuple(radii)} must increase, start at >= thickness / 2 and be more than "

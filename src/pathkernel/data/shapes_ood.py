@@ -26,21 +26,25 @@ import math
 import numpy as np
 
 from pathkernel.data.planar2d import branched_shape, network_pair, rasterize_strokes, star_radius
-from pathkernel.validation import integer
+from pathkernel.validation import finite_number, integer
 
 SUITES = ("shapes", "nesting", "spiral", "maze", "branches", "size")
+INTEGER_SUITES = ("shapes", "nesting", "maze", "branches")  # complexity counts something: a whole number
 TRAINING_BRANCHES = (1, 4)
 
 
 def training_shape(size: int, seed: int) -> np.ndarray:
     """A branched shape with 1 to 4 strokes (drawn from the seed), bool (size, size)."""
+    seed = integer("seed", seed, low=0)
     branches = int(np.random.default_rng([seed, 1]).integers(TRAINING_BRANCHES[0], TRAINING_BRANCHES[1] + 1))
     return branched_shape(size, seed=seed, branches=branches)
 
 
 def several_shapes(size: int, count: int, seed: int) -> np.ndarray:
     """`count` branched shapes in distinct random cells of a ceil(sqrt(count))^2 grid."""
-    integer("count", count)
+    size = integer("size", size, low=16)
+    count = integer("count", count)
+    seed = integer("seed", seed, low=0)
     side = math.ceil(math.sqrt(count))
     cell = size // side
     if cell < 16:
@@ -62,7 +66,10 @@ def nested_shape(size: int, depth: int, seed: int, *, margin: int = 2) -> np.nda
     band is R / depth wide along each ray. depth=1 is a blob, 2 a blob with a hole, 3 adds
     an island in the hole, and so on.
     """
-    integer("depth", depth)
+    size = integer("size", size, low=8)
+    depth = integer("depth", depth)
+    seed = integer("seed", seed, low=0)
+    margin = integer("margin", margin, 0, size // 4)
     rng = np.random.default_rng([seed, 3])
     k = np.arange(1, 4)
     cos, sin = rng.normal(size=(2, 3)) / k
@@ -87,8 +94,10 @@ def spiral_shape(size: int, turns: float, seed: int, *, margin: int = 2) -> np.n
     half-width is pitch * 0.225 and the shape keeps `margin` pixels from the border;
     random rotation and sense from the seed.
     """
-    if not 0 < turns <= 20:
-        raise ValueError(f"turns={turns!r} must lie in (0, 20]")
+    size = integer("size", size, low=8)
+    turns = finite_number("turns", turns, 0, 20, open_low=True)
+    seed = integer("seed", seed, low=0)
+    margin = integer("margin", margin, 0, size // 4)
     rng = np.random.default_rng([seed, 4])
     outer = (size - 1) / 2 - margin - 1
     pitch = outer / (turns + 0.5)
@@ -110,7 +119,10 @@ def maze_shape(size: int, cells: int, seed: int, *, margin: int = 2) -> np.ndarr
     cell centres, half as wide as a cell (half-width cell / 4), so corridors and walls are
     equally thick. The shape is connected and simply connected, `margin` pixels off the border.
     """
-    integer("cells", cells)
+    size = integer("size", size, low=8)
+    cells = integer("cells", cells)
+    seed = integer("seed", seed, low=0)
+    margin = integer("margin", margin, 0, size // 4)
     cell = (size - 2 * margin - 2) / cells
     if cell < 8:
         raise ValueError(f"cells={cells} leaves cells of {cell:.1f} pixels in size={size}; expected >= 8")
@@ -134,7 +146,12 @@ def maze_shape(size: int, cells: int, seed: int, *, margin: int = 2) -> np.ndarr
 
 
 def suite_shape(suite: str, complexity: float, size: int, seed: int) -> np.ndarray:
-    """One shape of `suite` (see `SUITES`) at the given complexity, drawn at `size` (bool)."""
+    """One shape of `suite` (see `SUITES`) at the given complexity, drawn at `size` (bool).
+
+    complexity: a finite number; a whole number (2 or 2.0, not 2.5) for the counting
+    suites ``"shapes"``, ``"nesting"``, ``"maze"`` and ``"branches"``; ignored by ``"training"``.
+    """
+    complexity = _check_complexity(suite, complexity)
     if suite == "shapes":
         return several_shapes(size, int(complexity), seed)
     if suite == "nesting":
@@ -152,6 +169,22 @@ def suite_shape(suite: str, complexity: float, size: int, seed: int) -> np.ndarr
     raise ValueError(f"suite={suite!r}; expected 'training' or one of {SUITES}")
 
 
+def _check_complexity(suite: str, complexity: float) -> float:
+    """`complexity` as a float after the checks of `suite_shape` (ValueError naming it)."""
+    if not isinstance(suite, str) or suite not in (*SUITES, "training"):
+        raise ValueError(f"suite={suite!r}; expected 'training' or one of {SUITES}")
+    complexity = finite_number("complexity", complexity)
+    if suite in INTEGER_SUITES and complexity != int(complexity):
+        raise ValueError(f"complexity={complexity!r} for suite {suite!r} counts {_COUNTS[suite]}; "
+                         f"expected a whole number")
+    if suite == "size" and complexity <= 0:
+        raise ValueError(f"complexity={complexity!r} for suite 'size' is an image scale; expected > 0")
+    return complexity
+
+
+_COUNTS = {"shapes": "shapes", "nesting": "nested curves", "maze": "cells per side", "branches": "strokes"}
+
+
 def dataset(suite: str, complexity: float, n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """n shapes of a suite as the network sees them.
 
@@ -159,8 +192,10 @@ def dataset(suite: str, complexity: float, n: int, size: int, seed: int) -> tupl
     shapes drawn at 2 s) and the binary shapes (n, 2 s, 2 s), with s = size (times the
     complexity for the "size" suite). Shape k has seed ``seed * 1_000_003 + k``.
     """
-    integer("n", n)
-    integer("size", size, low=8)
+    n = integer("n", n)
+    size = integer("size", size, low=8)
+    seed = integer("seed", seed, low=0)
+    _check_complexity(suite, complexity)
     shapes = np.stack([suite_shape(suite, complexity, 2 * size, seed * 1_000_003 + k) for k in range(n)])
     pairs = [network_pair(shape) for shape in shapes]
     inputs = np.stack([p[0] for p in pairs])[:, None]
