@@ -25,10 +25,21 @@ of them, so a sweep in either direction replays each segment once. With K ~ sqrt
 checkpoints), disk holds about sqrt(2T) checkpoints (1 x P floats for SGD, 2-3 x P with
 momentum or Adam) and RAM about 2 sqrt(2T) x P (x 2 for Adam) floats, at the price of one
 replay of the run per sweep over the path.
+
+Writing checkpoints: each is written to a temporary file in the same directory
+(`.checkpoint-{step:09d}.pt.tmp`), flushed and `fsync`ed, then renamed onto its
+`checkpoint-{step:09d}.pt` name (`os.replace`), so a checkpoint file is either complete
+or absent. On a full disk (or any other OSError) the temporary file is removed, the store
+is left as before the step (no row, no checkpoint added) and an `OSError` with the cause's
+errno (ENOSPC) names the directory, the step and the bytes the checkpoint needs at least
+(the parameters plus the optimizer state; the file adds a few kB of headers). Checkpoints
+dropped when K doubles are deleted after the store stops referring to them; one that
+cannot be deleted is only wasted disk, and its deletion is tried again when K next doubles.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import math
@@ -38,6 +49,7 @@ import tempfile
 import weakref
 from collections import OrderedDict
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 from torch import nn
@@ -85,7 +97,11 @@ class ReplayStore:
             directory = tempfile.mkdtemp(prefix="pathkernel-replay-")
             self._cleanup = weakref.finalize(self, shutil.rmtree, directory, True)
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OSError(error.errno, f"cannot create the checkpoint directory {self.directory} "
+                                       f"({error.strerror or error})") from error
         self.model, self.optimizer, self.params = model, optimizer, params
         self.x, self.target, self.loss = x, target, loss
         self.adaptive = checkpoint_every is None
@@ -97,6 +113,7 @@ class ReplayStore:
         self.entries = torch.linspace(0, self.width - 1, min(FINGERPRINT_ENTRIES, self.width)).round().long().unique()
         self.fingerprints: list[torch.Tensor] = []
         self.checkpoints: list[int] = []
+        self.stale: list[int] = []  # steps of dropped checkpoints whose files could not be deleted yet
         self.last: torch.Tensor | None = None
         self.lrs: list[float] = []
         self.batches: list[torch.Tensor] = []
@@ -119,20 +136,64 @@ class ReplayStore:
         return torch.cat([wide.sum()[None], wide.abs().sum()[None], wide[self.entries]])
 
     def append(self, row: torch.Tensor) -> None:
-        """Record theta_t (t = rows so far), taken just after the optimizer's t-th step."""
+        """Record theta_t (t = rows so far), taken just after the optimizer's t-th step.
+
+        Raises:
+            OSError: the checkpoint of this step could not be written (errno ENOSPC on a full
+                disk; see the module docstring); the store is unchanged.
+        """
         if row.shape != (self.width,):
             raise ValueError(f"a snapshot row has shape ({self.width},); got {tuple(row.shape)}")
         step = self.rows
-        self.fingerprints.append(self.fingerprint(row))
-        self.last = row.detach().clone()
+        last = row.detach().clone()
         if step % self.every == 0:
-            torch.save({"theta": self.last, "optimizer": self.optimizer.state_dict()}, self.file(step))
+            self._save(step, last)
             self.checkpoints.append(step)
+        self.fingerprints.append(self.fingerprint(last))
+        self.last = last
         if self.adaptive and len(self.checkpoints) > 2 * self.every:
             self.every = automatic_interval(step)
-            for old in [s for s in self.checkpoints if s % self.every]:
-                self.file(old).unlink()
+            self.stale += [s for s in self.checkpoints if s % self.every]
             self.checkpoints = [s for s in self.checkpoints if s % self.every == 0]
+            self._delete_stale()
+
+    def _save(self, step: int, theta: torch.Tensor) -> None:
+        """Write the checkpoint of `step` atomically: a temporary file, fsync, then os.replace."""
+        state = self.optimizer.state_dict()
+        temporary = self.directory / f".checkpoint-{step:09d}.pt.tmp"
+        try:
+            with open(temporary, "wb") as file:
+                writer = _Writer(file)
+                try:
+                    torch.save({"theta": theta, "optimizer": state}, writer)
+                except RuntimeError:  # torch reports a failed write as "unexpected pos"
+                    if writer.error is None:
+                        raise
+                    raise writer.error from None
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, self.file(step))
+        except BaseException as error:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            if not isinstance(error, OSError):
+                raise
+            needed = theta.numel() * theta.element_size() + sum(
+                value.numel() * value.element_size() for values in state["state"].values()
+                for value in values.values() if isinstance(value, torch.Tensor))
+            raise OSError(error.errno, f"cannot write the checkpoint of step {step} to the directory {self.directory}: "
+                                       f"it needs at least {needed:,} bytes (parameters and optimizer state): "
+                                       f"{error.strerror or error}") from error
+
+    def _delete_stale(self) -> None:
+        """Delete the files of dropped checkpoints; those that fail stay in `stale` for the next try."""
+        kept = []
+        for step in self.stale:
+            try:
+                self.file(step).unlink(missing_ok=True)
+            except OSError:
+                kept.append(step)
+        self.stale = kept
 
     def views(self, lrs: list[float], batches: list[torch.Tensor], adam: bool) -> tuple[ReplayParams, ReplayScales | None]:
         """(params, scales) views of the recorded steps (scales for Adam/AdamW, else None)."""
@@ -218,6 +279,25 @@ class ReplayStore:
 
     def scale(self, k: int) -> torch.Tensor:
         return self.segment(k // self.every)[1][k % self.every]
+
+
+class _Writer:
+    """The binary file `torch.save` writes to, keeping the OSError of a failed write (torch
+    itself reports it as a RuntimeError, "unexpected pos")."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as error:
+            self.error = error
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
 
 
 def _indices(key: int | slice, length: int) -> range | int:
