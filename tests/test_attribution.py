@@ -249,8 +249,11 @@ def test_optimizer_must_be_fresh_and_cover_the_model():
     normed = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Tanh(), nn.Linear(6, 3)).double()
     with pytest.raises(ValueError, match="BatchNorm1d in training mode"):
         pk.Recorder(normed, torch.optim.SGD(normed.parameters(), lr=0.1), x, y, loss="cross_entropy")
-    with pytest.raises(ValueError, match="exactly the model's parameters"):
+    with pytest.raises(ValueError, match="requires_grad=True but are not in the optimizer"):
         pk.Recorder(model, torch.optim.SGD(list(model.parameters())[:2], lr=0.1), x, y, loss="cross_entropy")
+    stranger = nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="1 tensors that are not the model's"):
+        pk.Recorder(model, torch.optim.SGD([*model.parameters(), stranger], lr=0.1), x, y, loss="cross_entropy")
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     F.cross_entropy(model(x), y).backward()
     optimizer.step()

@@ -35,7 +35,7 @@ import torch
 from torch.func import jvp, vmap
 
 from pathkernel import structured
-from pathkernel.functional import FlatFunction, progress
+from pathkernel.functional import FlatFunction, progress, restricted_function, select_columns
 from pathkernel.kernels import jacobian_chunks
 from pathkernel.losses import loss_derivative, prepare_targets
 from pathkernel.training import ADAM_FAMILY, TrainingPath
@@ -102,6 +102,7 @@ def reverse_terms(
     max_memory: int,
     progress_bar: bool | None,
     query_f: FlatFunction | None = None,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(weighted, path_kernel, regularization) by the backward sweep of the module docstring.
 
@@ -114,12 +115,19 @@ def reverse_terms(
     `query_f` (default f): the query-side function when only some outputs are explained,
     theta, x -> (m, c_q); then the adjoints are (chunk, c_q, P), one JVP of the batch per
     explained output, and weighted, path_kernel are (m, n, c_q, c), regularization (m, c_q).
+    Adjoints, features and scales are over the coordinates of `mask` (P,) bool (default
+    all): the ones the optimizer moves.
     """
     update = update_rule(path)
     query_f = f if query_f is None else query_f
     n, m = path.x.shape[0], x.shape[0]
     theta = path.params
-    P = theta.shape[1]
+    mask = torch.ones(theta.shape[1], dtype=torch.bool) if mask is None else mask
+
+    def select(t: torch.Tensor) -> torch.Tensor:
+        return select_columns(t, mask)
+
+    P = int(mask.sum())
     target = prepare_targets(path.loss, path.y, n, c, theta.dtype)
     with torch.no_grad():
         cq = query_f(theta[0], x[:1]).shape[1]
@@ -129,42 +137,45 @@ def reverse_terms(
 
     def features(t: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
         if chain is not None:
-            return structured.features(chain, t, xs)
-        return torch.cat([J for _, J in jacobian_chunks(query_f, t, xs, queries_per_chunk)])
+            return select(structured.features(chain, t, xs))
+        g = restricted_function(query_f, t, mask)
+        return torch.cat([J for _, J in jacobian_chunks(g, select(t), xs, queries_per_chunk)])
 
     weighted = x.new_zeros(m, n, cq, c)
     path_kernel = x.new_zeros(m, n, cq, c)
     regularization = x.new_zeros(m, cq)
-    everyone = torch.arange(n)
+    everyone = torch.arange(n, device=x.device)
     for start in range(0, m, queries_per_chunk):
         xq = x[start : start + queries_per_chunk]
         q_rows = slice(start, start + xq.shape[0])
         z = x.new_zeros(xq.shape[0], cq, P)
         for k in progress(reversed(range(path.steps)), total=path.steps, desc="per-sample (reverse)",
                           enabled=progress_bar):
-            theta_k = theta[k].clone()
-            delta = theta[k + 1] - theta_k
+            theta_k = theta[k].to(x.device, copy=True)
+            delta = theta[k + 1].to(x.device) - theta_k
             points, weights = rule(k)
             # in place: every (chunk, c, P) temporary of a 1M-parameter model is tens of MB
             query = torch.zeros_like(z)
             for s, w in zip(points.tolist(), weights.tolist()):
                 query.add_(features(torch.add(theta_k, delta, alpha=s), xq), alpha=w)
-            lr = path.lrs[k]
+            lr = path.lrs[k].to(x.device)
             if update.decoupled_decay:
-                regularization[q_rows] -= lr * update.decoupled_decay * (query @ theta_k)
-            q = query.mul_(path.scales[k]).mul_(lr) if update.preconditioned else query.mul_(lr)
+                regularization[q_rows] -= lr * update.decoupled_decay * (query @ select(theta_k))
+            q = (query.mul_(select(path.scales[k].to(x.device))).mul_(lr) if update.preconditioned
+                 else query.mul_(lr))
             z.mul_(update.decay).add_(q, alpha=update.carry)
             gain = update.first_gain if k == 0 else update.gain
             u = z if gain == 1 else z * gain
             if update.direct:
                 u = u.add(q, alpha=update.direct)
             if update.coupled_decay:
-                regularization[q_rows] -= update.coupled_decay * (u @ theta_k)
+                regularization[q_rows] -= update.coupled_decay * (u @ select(theta_k))
             rows = everyone[path.batch(k)]
             xb = path.x[rows]
             with torch.no_grad():
                 lprime = loss_derivative(path.loss, f(theta_k, xb), target[rows])
-            along = _directional(f, theta_k, xb, u.reshape(-1, P)).reshape(xq.shape[0], cq, rows.numel(), c)
+            along = _directional(restricted_function(f, theta_k, mask), select(theta_k), xb,
+                                 u.reshape(-1, P)).reshape(xq.shape[0], cq, rows.numel(), c)
             along = along.permute(0, 2, 1, 3)
             path_kernel[q_rows].index_add_(1, rows, along)
             weighted[q_rows].index_add_(1, rows, along * lprime[None, :, None, :])

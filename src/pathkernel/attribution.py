@@ -58,7 +58,7 @@ from torch import nn
 from torch.func import grad
 
 from pathkernel.decomposition import Decomposition
-from pathkernel.functional import check_inputs, flat_function, flat_parameters, output_dim
+from pathkernel.functional import check_inputs, flat_function, flat_parameters, output_dim, parameter_mask
 from pathkernel.losses import loss_value, prepare_targets
 from pathkernel.replay import ReplayStore
 from pathkernel.snapshots import snapshot_store
@@ -79,8 +79,10 @@ class Recorder:
     Args:
         model: the user's module (float32 or float64), at theta_0.
         optimizer: a fresh torch.optim.SGD (momentum, dampening, nesterov, weight_decay),
-            Adam or AdamW over exactly the model's parameters; hyper-parameters are read
-            from its param_groups (learning rates at every step, so schedulers work).
+            Adam or AdamW over the model's trainable parameters (requires_grad=True; frozen
+            ones may be in it or not: torch skips them); hyper-parameters are read from its
+            param_groups (learning rates at every step, so schedulers work). Frozen
+            parameters stay constant along the path and are left out of the kernels.
         x, y: the whole training set (n, ...) and its targets; batches are identified by
             indices into it.
         loss: the loss the loop minimizes on each batch, as a batch mean: "mse", "bce" or
@@ -100,8 +102,9 @@ class Recorder:
     Raises:
         TypeError: an optimizer other than SGD, Adam or AdamW (named in the message).
         ValueError: an optimizer with state already (create the recorder before the first
-            step) or over other parameters than the model's; a model with batch normalization
-            in training mode (its examples are coupled).
+            step), over parameters that are not the model's, or missing a parameter with
+            requires_grad=True; a model with batch normalization in training mode (its
+            examples are coupled).
     """
 
     def __init__(
@@ -125,11 +128,20 @@ class Recorder:
                              "examples of a batch, so its step does not split into per-example gradients "
                              "(use GroupNorm/LayerNorm, or eval mode)")
         params = list(model.parameters())
+        names = {id(p): name for name, p in model.named_parameters()}
         in_optimizer = [p for group in optimizer.param_groups for p in group["params"]]
-        if {id(p) for p in in_optimizer} != {id(p) for p in params} or len(in_optimizer) != len(params):
-            raise ValueError("the optimizer must hold exactly the model's parameters (each once); "
-                             f"it holds {len(in_optimizer)} tensors, the model has {len(params)}")
-        if any(optimizer.state[p] for p in params):
+        foreign = [p for p in in_optimizer if id(p) not in names]
+        if foreign or len({id(p) for p in in_optimizer}) != len(in_optimizer):
+            raise ValueError("the optimizer must hold the model's parameters, each once; it holds "
+                             f"{len(foreign)} tensors that are not the model's and {len(in_optimizer)} in all")
+        held = {id(p) for p in in_optimizer}
+        left_out = [names[id(p)] for p in params if p.requires_grad and id(p) not in held]
+        if left_out:
+            raise ValueError(f"parameters {left_out} have requires_grad=True but are not in the optimizer, so they "
+                             "would never move: freeze them with p.requires_grad_(False), or give them to the "
+                             "optimizer")
+        self.trainable = parameter_mask(model, "trainable")
+        if any(optimizer.state.get(p) for p in params):
             raise ValueError("the optimizer has already taken steps (its state is not empty); "
                              "create the Recorder before the first optimizer.step()")
         self.model, self.optimizer, self.params = model, optimizer, params
@@ -159,13 +171,19 @@ class Recorder:
         self._gradient: torch.Tensor | None = None
         self._after: torch.Tensor | None = None
         self._lr = 0.0
+        self._failure: str | None = None
         self._hooks = [optimizer.register_step_pre_hook(self._before_step),
                        optimizer.register_step_post_hook(self._after_step)]
 
     def _current(self) -> torch.Tensor:
         return nn.utils.parameters_to_vector(self.params).detach().clone()
 
+    def _alive(self) -> None:
+        if self._failure is not None:
+            raise RecordingError(self._failure)
+
     def _before_step(self, optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
+        self._alive()
         if self._after is not None:
             raise RecordingError(f"optimizer.step() was called again before recorder.step(indices) "
                                  f"recorded step {len(self.lrs)}")
@@ -175,11 +193,13 @@ class Recorder:
         name, hyper = optimizer_rule(optimizer)
         if (name, hyper) != (self.name, self.hyper):
             raise RecordingError(f"the optimizer's hyper-parameters changed from {self.hyper} to {hyper}")
-        missing = [i for i, p in enumerate(self.params) if p.grad is None]
+        missing = [i for i, p in enumerate(self.params) if p.requires_grad and p.grad is None]
         if missing:
-            raise RecordingError(f"parameters {missing} have no gradient at step {len(self.lrs)}; every "
-                                 "parameter must take part in the loss (torch would skip them)")
-        self._gradient = torch.cat([p.grad.detach().reshape(-1) for p in self.params]).clone()
+            raise RecordingError(f"trainable parameters {missing} have no gradient at step {len(self.lrs)}; every "
+                                 "parameter with requires_grad=True must take part in the loss (torch would skip "
+                                 "them); freeze unused ones with requires_grad_(False)")
+        self._gradient = torch.cat([p.grad.detach().reshape(-1) if p.requires_grad else torch.zeros_like(p).reshape(-1)
+                                    for p in self.params]).clone()
         self._lr = float(optimizer.param_groups[0]["lr"])
 
     def _after_step(self, optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
@@ -199,7 +219,14 @@ class Recorder:
         return index.long().cpu()
 
     def step(self, indices: torch.Tensor | list[int]) -> None:
-        """Record the optimizer step just taken on the batch x[indices] (call after optimizer.step())."""
+        """Record the optimizer step just taken on the batch x[indices] (call after optimizer.step()).
+
+        Raises:
+            OSError: its snapshot could not be stored (errno ENOSPC on a full disk: see
+                `pathkernel.snapshots` and `pathkernel.replay`); the recording ends there, and
+                later steps, `optimizer.step()` and `path` raise `RecordingError`.
+        """
+        self._alive()
         if self._after is None:
             raise RecordingError("recorder.step(indices) must follow optimizer.step()")
         index = self._indices(indices)
@@ -207,6 +234,7 @@ class Recorder:
         value = float(loss_value(self.loss, self.f(self.last, rows), self.target[index]))
         if self.verify:
             ours = grad(lambda t: loss_value(self.loss, self.f(t, rows), self.target[index]))(self.last)
+            ours = torch.where(self.trainable, ours, torch.zeros_like(ours))
             tolerance = 10 * torch.finfo(ours.dtype).eps ** 0.5
             gap = torch.linalg.vector_norm(ours - self._gradient)
             if gap > tolerance * torch.linalg.vector_norm(self._gradient) + torch.finfo(ours.dtype).tiny:
@@ -214,9 +242,15 @@ class Recorder:
                     f"step {len(self.lrs)}: the gradient the loop used is not the gradient of loss={self.loss!r} on "
                     f"x[indices] (relative gap {float(gap / torch.linalg.vector_norm(self._gradient)):.2e}); check "
                     "the indices, the loss (a batch mean), and that the model has no dropout or augmentation")
-        self.snapshots.append(self._after)
-        if self.scales is not None:
-            self.scales.append(self._scale)
+        try:
+            self.snapshots.append(self._after)
+            if self.scales is not None:
+                self.scales.append(self._scale)
+        except OSError as error:
+            self._failure = (f"the recording stopped at step {len(self.lrs)}, whose snapshot could not be stored "
+                             f"({error}); free disk space (or use storage='replay') and record the run again "
+                             "(recorder.close() lets the loop go on unrecorded)")
+            raise
         self.last = self._after
         self._after = None
         self.lrs.append(self._lr)
@@ -235,9 +269,11 @@ class Recorder:
         replayed on access: `pathkernel.replay.ReplayParams` for storage="replay").
 
         Raises:
-            RecordingError: no step recorded, a step taken but not recorded, or the model's
-                parameters changed since the last recorded step.
+            RecordingError: no step recorded, a step taken but not recorded, the model's
+                parameters changed since the last recorded step, or a step's snapshot could
+                not be stored (a full disk).
         """
+        self._alive()
         if not self.lrs:
             raise RecordingError("no step was recorded: call recorder.step(indices) after each optimizer.step()")
         if self._after is not None:
@@ -257,7 +293,7 @@ class Recorder:
             lrs=torch.tensor(self.lrs, dtype=dtype), losses=torch.tensor(self.losses, dtype=dtype),
             loss=self.loss, optimizer=self.name, batches=list(self.batches),
             hyper={**self.hyper, "recorded": True},
-            scales=scales,
+            scales=scales, trainable=self.trainable,
         )
 
 

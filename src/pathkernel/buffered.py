@@ -24,7 +24,7 @@ from collections.abc import Callable
 import torch
 
 from pathkernel import structured
-from pathkernel.functional import FlatFunction, progress
+from pathkernel.functional import FlatFunction, progress, restricted_function, select_columns
 from pathkernel.kernels import jacobian_chunks
 from pathkernel.losses import loss_derivative, prepare_targets
 from pathkernel.training import TrainingPath
@@ -41,6 +41,7 @@ def buffered_terms(
     rule: Rule,
     max_memory: int,
     progress_bar: bool | None,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(weighted, path_kernel), both (m, n, c, c), for a "momentum" or "adam" path.
 
@@ -49,17 +50,21 @@ def buffered_terms(
     whose batch held x_i; `weighted` is the same with each grad f_b(theta_l, x_i) weighted
     by l'_{i, b}(theta_l). The query gradient is averaged over step k's segment with
     `rule(k)` (points, weights) on [0, 1] (the single point 0 for the plain theorem).
+    Tangent features are over the coordinates of `mask` (P,) bool (default all): the
+    ones the optimizer moves.
     """
     n, m = path.x.shape[0], x.shape[0]
     theta = path.params
-    P = theta.shape[1]
+    mask = torch.ones(theta.shape[1], dtype=torch.bool) if mask is None else mask
+    P = int(mask.sum())
     target = prepare_targets(path.loss, path.y, n, c, theta.dtype)
     rows_per_chunk = max(1, max_memory // (4 * c * P * theta.element_size()))
 
     def features(t: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
         if chain is not None:
-            return structured.features(chain, t, xs)
-        return torch.cat([J for _, J in jacobian_chunks(f, t, xs, rows_per_chunk)])
+            return select_columns(structured.features(chain, t, xs), mask)
+        g = restricted_function(f, t, mask)
+        return torch.cat([J for _, J in jacobian_chunks(g, select_columns(t, mask), xs, rows_per_chunk)])
 
     adam = path.optimizer == "adam"
     decay = path.hyper["betas"][0] if adam else path.hyper["momentum"]
@@ -69,26 +74,27 @@ def buffered_terms(
     second_moment = x.new_zeros(P)
     weighted = x.new_zeros(m, n, c, c)
     path_kernel = x.new_zeros(m, n, c, c)
-    everyone = torch.arange(n)
+    everyone = torch.arange(n, device=x.device)
     for k in progress(range(path.steps), total=path.steps, desc=f"per-sample ({path.optimizer})",
                       enabled=progress_bar):
         rows = everyone[path.batch(k)]
-        J = features(theta[k], path.x[rows])
-        lprime = loss_derivative(path.loss, f(theta[k], path.x[rows]), target[rows])
+        theta_k = theta[k].to(x.device)
+        J = features(theta_k, path.x[rows])
+        lprime = loss_derivative(path.loss, f(theta_k, path.x[rows]), target[rows])
         features_sum.mul_(decay).index_add_(0, rows, gain * J)
         loss_sum.mul_(decay).index_add_(0, rows, gain * lprime[:, :, None] * J)
-        scale = path.lrs[k]
+        scale = path.lrs[k].to(x.device)
         if adam:
             beta1, beta2 = path.hyper["betas"]
             gradient = torch.einsum("bcp,bc->p", J, lprime)
             second_moment.mul_(beta2).add_((1 - beta2) * gradient * gradient)
             denominator = torch.sqrt(second_moment / (1 - beta2 ** (k + 1))) + path.hyper["eps"]
             scale = scale / (1 - beta1 ** (k + 1)) / denominator
-        delta = theta[k + 1] - theta[k]
+        delta = theta[k + 1].to(x.device) - theta_k
         points, weights = rule(k)
         for start in range(0, m, rows_per_chunk):
             xq = x[start : start + rows_per_chunk]
-            query = sum(w * features(theta[k] + s * delta, xq) for s, w in zip(points, weights)) * scale
+            query = sum(w * features(theta_k + s * delta, xq) for s, w in zip(points, weights)) * scale
             path_kernel[start : start + rows_per_chunk] += torch.einsum("map,ibp->miab", query, features_sum)
             weighted[start : start + rows_per_chunk] += torch.einsum("map,ibp->miab", query, loss_sum)
     return weighted, path_kernel

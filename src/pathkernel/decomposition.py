@@ -17,10 +17,20 @@ For a recorded path theta_0..theta_T and query points x (DESIGN §3):
   (`pathkernel.buffered`, forward in time, or `pathkernel.adjoint`, backward in time; the
   backward route also covers weight decay, dampening, Nesterov and AdamW, whose weight
   decay is one more "regularization" term).
+
+Every kernel is over the coordinates the optimizer moved (`TrainingPath.trainable`: the
+parameters with requires_grad=True; frozen ones are constants of f). Every per-sample
+decomposition checks its own additivity (`Decomposition.additivity_error`) and warns
+when the contributions do not add up to rhs - initial. Exact mode certifies each step's
+quadrature against the observed change of f; on a model with kinks (ReLU, ...) whose
+steps cross kinks that never converges, and `domingos` refuses within seconds
+(`NonSmoothExactError`) instead of spending minutes on an inexact answer.
 """
 
 from __future__ import annotations
 
+import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,10 +40,16 @@ from torch.func import jvp, vmap
 
 from pathkernel.functional import (
     FlatFunction,
+    check_allocation,
+    check_deterministic,
     check_inputs,
     flat_function,
+    kinked_activations,
     output_dim,
+    parameter_mask,
     progress,
+    restricted_function,
+    select_columns,
     warn_if_non_smooth,
 )
 from pathkernel import structured
@@ -49,6 +65,17 @@ ROUTES = ("auto", "forward", "reverse")
 ROUNDOFF_FACTOR = 64
 STAGNATION_FACTOR = 1e4
 MAX_LEVEL = 10
+PROBE_STEPS = 8
+PROBE_SECONDS = 5.0
+ADDITIVITY_TOLERANCE = {torch.float64: 1e-8, torch.float32: 1e-3}
+
+
+class AdditivityWarning(UserWarning):
+    """The per-sample contributions do not add up to rhs - initial (`Decomposition.additivity_error`)."""
+
+
+class NonSmoothExactError(ValueError):
+    """exact=True on a model whose kinks (ReLU, ...) the segment quadrature cannot resolve."""
 
 
 @dataclass
@@ -73,6 +100,11 @@ class Decomposition:
         regularization: (m[, c]) contribution of weight decay (per_sample=True on a path
             trained with weight decay; None otherwise): per_sample.sum(1) + regularization
             == rhs - initial.
+        additivity_error: per_sample=True: max |per_sample.sum(1) (+ regularization) -
+            (rhs - initial)| / max |rhs - initial|, the decomposition's own check that
+            the contributions add up (round-off: ~1e-14 in float64; larger when the loop
+            did not follow the recorded rule, e.g. gradient clipping, or with stride > 1,
+            where it measures the snapshot quadrature's error). None otherwise.
     """
 
     prediction: torch.Tensor
@@ -85,6 +117,7 @@ class Decomposition:
     path_kernel: torch.Tensor | None = None
     weights: torch.Tensor | None = None
     regularization: torch.Tensor | None = None
+    additivity_error: float | None = None
 
 
 def gauss_legendre(nodes: int, dtype: torch.dtype, level: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,6 +152,7 @@ def _kernel_part(
     nodes: int | None,
     progress_bar: bool | None,
     max_memory: int = DEFAULT_MAX_MEMORY,
+    kinked: Sequence[str] = (),
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(sum_k <g_k(x), Delta_k>, levels): (m, c) and, in exact mode, (T,) refinement levels.
 
@@ -129,18 +163,13 @@ def _kernel_part(
     matches the observed change f(theta_{k+1}, x) - f(theta_k, x) to round-off
     (`ROUNDOFF_FACTOR` * eps * |f|), until refining stops halving an error already within
     `STAGNATION_FACTOR` of that (the round-off floor), or up to `MAX_LEVEL`. The observed
-    change only steers the refinement; the sum is the quadrature.
+    change only steers the refinement; the sum is the quadrature. A model with the
+    `kinked` activations is probed first (`_probe_kinks`).
     """
     steps = params.shape[0] - 1
-    if chain is not None:
-        def batched(theta: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-            return structured.directional(chain, theta, x, delta)[1]
-
-        def forward(theta: torch.Tensor) -> torch.Tensor:
-            return structured.directional(chain, theta, x)[0]
-    else:
-        batched = vmap(lambda theta, delta: jvp(lambda t: f(t, x), (theta,), (delta,))[1])
-        forward = vmap(lambda t: f(t, x))
+    batched, forward = _step_functions(f, chain, x)
+    if nodes is not None and kinked:
+        _probe_kinks(kinked, batched, forward, params, nodes, x.device)
     # steps per batch: at most 4096 query-steps, and the (chunk, P) parameter blocks within max_memory
     chunk = max(1, min(4096 // x.shape[0], max_memory // (8 * params.shape[1] * params.element_size())))
     levels = torch.zeros(steps, dtype=torch.long) if nodes is not None else None
@@ -148,32 +177,95 @@ def _kernel_part(
     eps = torch.finfo(params.dtype).eps
     for start in progress(range(0, steps, chunk), total=-(-steps // chunk), desc="kernel part",
                           enabled=progress_bar):
-        block = params[start : min(start + chunk, steps) + 1]  # read once: a replayed path replays it
+        block = params[start : min(start + chunk, steps) + 1].to(x.device)  # read once: a replayed path replays it
         theta = block[:-1]
         delta = block[1:] - theta
         if nodes is None:
             total += batched(theta, delta).sum(0)
             continue
-        with torch.no_grad():
-            ends = forward(block)
-        change = ends[1:] - ends[:-1]
-        bound = ROUNDOFF_FACTOR * eps * (ends[1:].abs() + ends[:-1].abs()).amax(dim=(1, 2))
-        pending = torch.arange(theta.shape[0])
-        previous = torch.full_like(bound, torch.inf)
-        for level in range(MAX_LEVEL + 1):
-            points, weights = gauss_legendre(nodes, params.dtype, level)
-            quadrature = sum(w * batched(theta[pending] + s * delta[pending], delta[pending])
-                             for s, w in zip(points, weights))
-            error = (quadrature - change[pending]).abs().amax(dim=(1, 2))
-            stalled = (error > previous[pending] / 2) & (error <= STAGNATION_FACTOR * bound[pending])
-            done = (error <= bound[pending]) | stalled | (level == MAX_LEVEL)
-            total += quadrature[done].sum(0)
-            levels[start + pending[done]] = level
-            previous[pending] = error
-            pending = pending[~done]
-            if pending.numel() == 0:
-                break
+        for quadrature, where, level, _ in _refine(batched, forward, block, nodes):
+            total += quadrature.sum(0)
+            levels[start + where.cpu()] = level
     return total, levels
+
+
+def _step_functions(f: FlatFunction, chain: structured.Chain | None, x: torch.Tensor):
+    """(batched, forward): theta (B, P), delta (B, P) -> <grad f(theta_b, x), delta_b> (B, m, c),
+    and theta (B, P) -> f(theta_b, x) (B, m, c); structured for chains, torch.func otherwise."""
+    if chain is not None:
+        def batched(theta: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+            return structured.directional(chain, theta, x, delta)[1]
+
+        def forward(theta: torch.Tensor) -> torch.Tensor:
+            return structured.directional(chain, theta, x)[0]
+
+        return batched, forward
+    return vmap(lambda theta, delta: jvp(lambda t: f(t, x), (theta,), (delta,))[1]), vmap(lambda t: f(t, x))
+
+
+def _refine(batched, forward, block: torch.Tensor, nodes: int, deadline: float | None = None):
+    """Adaptive segment quadrature of the steps block[b] -> block[b + 1] (see `_kernel_part`).
+
+    Yields, level by level, (quadrature (d, m, c), steps (d,), level, converged (d,) bool)
+    for the d steps finished at that level: converged when the quadrature matches the
+    observed change of f to round-off (or stalled at the round-off floor), not converged
+    when `MAX_LEVEL` (or the `deadline`, a time.perf_counter() value) was reached first.
+    """
+    theta = block[:-1]
+    delta = block[1:] - theta
+    with torch.no_grad():
+        ends = forward(block)
+    change = ends[1:] - ends[:-1]
+    eps = torch.finfo(block.dtype).eps
+    bound = ROUNDOFF_FACTOR * eps * (ends[1:].abs() + ends[:-1].abs()).amax(dim=(1, 2))
+    pending = torch.arange(theta.shape[0], device=block.device)
+    previous = torch.full_like(bound, torch.inf)
+    for level in range(MAX_LEVEL + 1):
+        points, weights = gauss_legendre(nodes, block.dtype, level)
+        quadrature = sum(w * batched(theta[pending] + s * delta[pending], delta[pending])
+                         for s, w in zip(points, weights))
+        error = (quadrature - change[pending]).abs().amax(dim=(1, 2))
+        stalled = (error > previous[pending] / 2) & (error <= STAGNATION_FACTOR * bound[pending])
+        converged = (error <= bound[pending]) | stalled
+        late = deadline is not None and time.perf_counter() > deadline
+        done = converged | (level == MAX_LEVEL) | late
+        yield quadrature[done], pending[done], level, converged[done]
+        previous[pending] = error
+        pending = pending[~done]
+        if pending.numel() == 0:
+            break
+
+
+def _probe_kinks(kinked: Sequence[str], batched, forward, params: torch.Tensor, nodes: int,
+                 device: torch.device) -> None:
+    """Refuse exact mode on a kinked model whose steps the quadrature cannot resolve.
+
+    Along one step a ReLU network is piecewise polynomial in s, so a Gauss-Legendre rule
+    is exact on a step that crosses no kink and converges only slowly (like the piece
+    length) on one that does. Up to `PROBE_STEPS` steps spread over the path are refined
+    for at most `PROBE_SECONDS`; if one of them does not reach round-off,
+    `NonSmoothExactError` names the activation, the estimated cost and the alternatives.
+    """
+    steps = params.shape[0] - 1
+    chosen = torch.linspace(0, steps - 1, min(PROBE_STEPS, steps)).round().long().unique()
+    started = time.perf_counter()
+    unresolved, finished, reached = 0, 0, 0
+    for k in chosen.tolist():
+        for _, _, level, converged in _refine(batched, forward, params[k : k + 2].to(device), nodes,
+                                              deadline=started + PROBE_SECONDS):
+            finished += 1
+            reached = max(reached, level)
+            unresolved += int((~converged).sum())
+        if unresolved or time.perf_counter() > started + PROBE_SECONDS:
+            break
+    if not unresolved:
+        return
+    per_step = (time.perf_counter() - started) / max(finished, 1)
+    raise NonSmoothExactError(
+        f"exact=True cannot resolve this model's kinks ({', '.join(kinked)}): {unresolved} of {finished} probed "
+        f"steps did not reach round-off by {2**reached} quadrature pieces per step; refining all {steps} steps "
+        f"would take at least {per_step * steps:.0f} s and still not be exact. Use exact=False (Theorem 2/3; "
+        "the residual is reported), or a smooth activation (GELU, SiLU, Softplus, Tanh) for an exact decomposition")
 
 
 def _per_sample_terms(
@@ -187,8 +279,12 @@ def _per_sample_terms(
     stride: int,
     max_memory: int,
     progress_bar: bool | None,
+    mask: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(weighted, path_kernel), both (m, n, c, c): sum_k lr_k K_k(x, x_i)[a, b] l'_i[b] and sum_k lr_k K_k.
+
+    K_k is over the coordinates of `mask` (P,) bool (the chain's kernels skip frozen
+    terms; Jacobians are taken of `restricted_function`).
 
     In exact mode (`nodes`), K_k is the segment-averaged kernel with the rule of `levels[k]`:
     Kbar_k = sum_q w_q K(theta_k + s_q Delta_k on the query side, theta_k on the training side).
@@ -202,34 +298,38 @@ def _per_sample_terms(
     weighted = x.new_zeros(m, n, c, c)
     path_kernel = x.new_zeros(m, n, c, c)
     itemsize = theta.element_size()
-    jacobian_rows = max(1, max_memory // (4 * c * theta.shape[1] * itemsize))
-    everyone = torch.arange(n)
+    jacobian_rows = max(1, max_memory // (4 * c * int(mask.sum()) * itemsize))
+    everyone = torch.arange(n, device=x.device)
     for k in progress(range(0, path.steps, stride), total=-(-path.steps // stride), desc="per-sample kernel",
                       enabled=progress_bar):
         coefficient = x.new_zeros(n, c)
         lr_sum = x.new_zeros(n)
         for j in range(k, min(k + stride, path.steps)):
             rows = everyone[path.batch(j)]
-            lprime = loss_derivative(path.loss, f(theta[j], path.x[rows]), target[rows])
-            coefficient.index_add_(0, rows, path.lrs[j] * lprime)
-            lr_sum.index_add_(0, rows, path.lrs[j].expand(rows.numel()))
+            lr = path.lrs[j].to(x.device)
+            lprime = loss_derivative(path.loss, f(theta[j].to(x.device), path.x[rows]), target[rows])
+            coefficient.index_add_(0, rows, lr * lprime)
+            lr_sum.index_add_(0, rows, lr.expand(rows.numel()))
         index = torch.nonzero(lr_sum).flatten()
         x_used = path.x[index]
-        delta = theta[k + 1] - theta[k]
+        theta_k = theta[k].to(x.device)
+        delta = theta[k + 1].to(x.device) - theta_k
         rule = segment_rule(nodes, levels, k, theta.dtype)
         if chain is not None:
-            train_side = structured.side(chain, theta[k], x_used)
+            train_side = structured.side(chain, theta_k, x_used)
             chunk = max(1, max_memory // (4 * index.numel() * c * c * itemsize))
         else:
-            J_train = torch.cat([J for _, J in jacobian_chunks(f, theta[k], x_used, jacobian_rows)])
+            J_train = torch.cat([J for _, J in jacobian_chunks(restricted_function(f, theta_k, mask),
+                                                               select_columns(theta_k, mask), x_used, jacobian_rows)])
             chunk = jacobian_rows
         for start in range(0, m, chunk):
             xq = x[start : start + chunk]
             if chain is not None:
-                K = sum(w * structured.kernel(structured.side(chain, theta[k] + s * delta, xq), train_side)
+                K = sum(w * structured.kernel(structured.side(chain, theta_k + s * delta, xq), train_side)
                         for s, w in zip(*rule))
             else:
-                J_query = sum(w * jacobian(f, theta[k] + s * delta, xq) for s, w in zip(*rule))
+                J_query = sum(w * jacobian(restricted_function(f, theta_k + s * delta, mask),
+                                           select_columns(theta_k + s * delta, mask), xq) for s, w in zip(*rule))
                 K = torch.einsum("mcp,bdp->mbcd", J_query, J_train)
             path_kernel[start : start + chunk].index_add_(1, index, K * lr_sum[index, None, None])
             weighted[start : start + chunk].index_add_(1, index, K * coefficient[index][None, :, None, :])
@@ -251,6 +351,43 @@ def _selected(f: FlatFunction, outputs: Sequence[int], c: int, scalar: bool, for
         return f(theta, x)[:, index]
 
     return selected
+
+
+def _trainable(path: TrainingPath) -> torch.Tensor:
+    """(P,) bool: the path's moving coordinates, checked against the model and the path's ends."""
+    current = parameter_mask(path.model, "trainable")
+    mask = current if path.trainable is None else path.trainable.to(torch.bool)
+    if mask.shape != current.shape or not torch.equal(mask, current):
+        raise ValueError("the model's requires_grad flags changed since training: the path moved "
+                         f"{int(mask.sum())} coordinates, the model now marks {int(current.sum())} trainable; "
+                         "restore requires_grad as it was during training")
+    if not bool(mask.all()):
+        first, last = select_columns(path.params[0], ~mask), select_columns(path.params[-1], ~mask)
+        moved = (first != last).sum()
+        if moved:
+            raise ValueError(f"{int(moved)} coordinates of parameters with requires_grad=False changed along the "
+                             "path: they were trained (by another optimizer or by hand), so the path is not the "
+                             "kernel machine of the trainable ones; unfreeze them before training")
+    return mask
+
+
+def _additivity(terms: dict[str, torch.Tensor], change: torch.Tensor, *, warn: bool) -> float:
+    """max |sum_i per_sample (+ regularization) - (rhs - initial)| / max |rhs - initial|, warning
+    (`AdditivityWarning`) above `ADDITIVITY_TOLERANCE` when `warn`."""
+    total = terms["per_sample"].sum(1)
+    if "regularization" in terms:
+        total = total + terms["regularization"]
+    scale = float(change.abs().max())
+    gap = float((total - change).abs().max())
+    error = gap / scale if scale > 0 else gap
+    tolerance = ADDITIVITY_TOLERANCE[change.dtype]
+    if warn and not error <= tolerance:
+        warnings.warn(
+            f"the per-sample contributions miss rhs - initial by {error:.2e} relative (tolerance {tolerance:.0e} in "
+            f"{change.dtype}): the training loop did not follow the recorded update rule (gradient clipping, "
+            "a custom step, a changed loss?) or the path is inconsistent; per_sample is not exact",
+            AdditivityWarning, stacklevel=3)
+    return error
 
 
 def _forward_models(path: TrainingPath) -> bool:
@@ -307,12 +444,25 @@ def domingos(
         outputs: explain only these outputs (distinct indices into the model's c outputs,
             e.g. [predicted class]); the terms then have len(outputs) in place of c, and
             the reverse route costs one Jacobian-vector product of each step's batch per
-            explained output instead of c. Needs route "reverse" (or "auto") in per_sample
-            mode and a model with several outputs.
+            explained output instead of c. Needs route "reverse" (or "auto", which then
+            picks it) in per_sample mode and a model with several outputs.
         progress_bar: tqdm bar; None shows it only on an interactive terminal.
 
+    Kernels are over the coordinates the optimizer moved (`TrainingPath.trainable`, the
+    parameters with requires_grad=True at training time); the model's requires_grad flags
+    must still say the same.
+
     Returns:
-        A `Decomposition`; scalar-output models give (m,) terms, c outputs (m, c).
+        A `Decomposition`; scalar-output models give (m,) terms, c outputs (m, c). With
+        per_sample=True its `additivity_error` is set, and an `AdditivityWarning` is issued
+        when it exceeds 1e-8 (float64) or 1e-3 (float32) with stride=1.
+
+    Raises:
+        NonSmoothExactError: exact=True on a kinked model (ReLU, ...) whose steps cross
+            kinks that the quadrature cannot resolve (decided within about 5 s).
+        ValueError: bad arguments, frozen coordinates that moved along the path, or
+            requires_grad flags changed since training.
+        MemoryError: the per-sample terms cannot fit in the available memory.
     """
     if not isinstance(path, TrainingPath):
         raise TypeError(f"path must be a TrainingPath from pathkernel.train, got {type(path).__name__}")
@@ -327,7 +477,8 @@ def domingos(
     if route not in ROUTES:
         raise ValueError(f"route={route!r}; expected one of {ROUTES}")
     if route == "auto":
-        route = "reverse" if path.hyper.get("recorded") or not _forward_models(path) else "forward"
+        reverse = path.hyper.get("recorded") or not _forward_models(path) or (per_sample and outputs is not None)
+        route = "reverse" if reverse else "forward"
     if route == "forward" and not _forward_models(path):
         raise ValueError(f"route='forward' does not model this {path.optimizer!r} path {path.hyper}; use 'reverse'")
     if stride > 1 and (path.optimizer not in ("gd", "sgd") or route == "reverse"):
@@ -335,20 +486,26 @@ def domingos(
                          f"this one used {path.optimizer!r} on the {route} route")
     if path.hyper.get("recorded"):
         current = torch.nn.utils.parameters_to_vector(model.parameters()).detach()
-        if current.shape != path.params[-1].shape or not torch.equal(current, path.params[-1]):
+        if current.shape != path.params[-1].shape or not torch.equal(current, path.params[-1].to(current.device)):
             raise ValueError("the model changed after recording: its parameters are not the path's theta_T "
                              "(decompose before training further, or record the further steps too)")
+    check_deterministic(model, "domingos")
+    mask = _trainable(path)
     warn_if_non_smooth(model, "the exact (quadrature) decomposition" if exact else "Domingos' Theorem 2/3")
     x = x.detach()
     f = flat_function(model)
     c, scalar = output_dim(model, x)
+    if per_sample:
+        c_query = c if outputs is None or isinstance(outputs, (int, str, bytes)) else len(outputs)
+        check_allocation("the per-sample terms (two arrays)", (2, x.shape[0], path.x.shape[0], c_query, c),
+                         x.dtype, x.device)
     query_f = f if outputs is None else _selected(f, outputs, c, scalar, per_sample and route != "reverse")
     with torch.no_grad():
-        prediction = query_f(path.params[-1], x)
-        initial = query_f(path.params[0], x)
+        prediction = query_f(path.params[-1].to(x.device), x)
+        initial = query_f(path.params[0].to(x.device), x)
     chain = chain_for(model, x, method) if outputs is None else None
     kernel_part, levels = _kernel_part(query_f, chain, path.params, x, nodes if exact else None, progress_bar,
-                                       max_memory)
+                                       max_memory, kinked_activations(model))
     rhs = initial + kernel_part
     terms = {}
     if per_sample:
@@ -357,20 +514,22 @@ def domingos(
 
         if route == "reverse":
             weighted, path_kernel, regularization = reverse_terms(path, f, chain, x, c, rule, max_memory,
-                                                                  progress_bar, query_f)
+                                                                  progress_bar, query_f, mask)
             if float(path.hyper.get("weight_decay", 0.0)):
                 terms["regularization"] = regularization[:, 0] if scalar else regularization
         elif path.optimizer in BUFFERED_OPTIMIZERS:
-            weighted, path_kernel = buffered_terms(path, f, chain, x, c, rule, max_memory, progress_bar)
+            weighted, path_kernel = buffered_terms(path, f, chain, x, c, rule, max_memory, progress_bar, mask)
         else:
             weighted, path_kernel = _per_sample_terms(
-                path, f, chain, x, c, nodes if exact else None, levels, stride, max_memory, progress_bar
+                path, f, chain, x, c, nodes if exact else None, levels, stride, max_memory, progress_bar, mask
             )
         weights = torch.where(path_kernel != 0, weighted / path_kernel, torch.zeros_like(weighted))
         terms.update(per_sample=-weighted.sum(-1), path_kernel=path_kernel, weights=weights)
         if scalar:
             terms.update(per_sample=terms["per_sample"][..., 0], path_kernel=path_kernel[..., 0, 0],
                          weights=weights[..., 0, 0])
+        terms["additivity_error"] = _additivity(terms, (rhs - initial)[:, 0] if scalar else rhs - initial,
+                                                warn=stride == 1)
     squeeze = (lambda t: t[:, 0]) if scalar else (lambda t: t)
     return Decomposition(
         prediction=squeeze(prediction),

@@ -16,6 +16,12 @@ Two routes, same answer (to round-off):
 * generic: any `nn.Module` whose forward treats examples independently (no BatchNorm
   in training mode): per-example Jacobians by ``torch.func.vmap(torch.func.jacrev(...))``,
   computed in chunks of examples so that memory stays bounded, contracted block by block.
+
+Both are over the trainable parameters (``requires_grad=True``) unless
+``parameters="all"``: P is then the number of trainable coordinates, and frozen
+parameters act as constants of the model (`pathkernel.functional.parameter_mask`).
+Models in training mode with dropout or batch normalization are refused (call
+``model.eval()``): their f is random or couples examples.
 """
 
 from __future__ import annotations
@@ -29,27 +35,33 @@ from torch.func import jacrev, vmap
 from pathkernel import structured
 from pathkernel.functional import (
     FlatFunction,
+    check_allocation,
+    check_deterministic,
     check_inputs,
     flat_function,
     flat_parameters,
     output_dim,
+    parameter_mask,
+    restricted_function,
+    select_columns,
 )
 
 DEFAULT_MAX_MEMORY = 1 << 30
 METHODS = ("auto", "structured", "generic")
 
 
-def chain_for(model: nn.Module, x: torch.Tensor, method: str) -> structured.Chain | None:
+def chain_for(model: nn.Module, x: torch.Tensor, method: str, parameters: str = "trainable") -> structured.Chain | None:
     """The structured chain to use for `model` on inputs `x`, or None for the generic route.
 
     method: "auto" (structured when the model is a recognized chain and x is (n, d)),
-    "structured" (required: raise otherwise) or "generic".
+    "structured" (required: raise otherwise) or "generic". parameters: "trainable" or
+    "all", the coordinates the chain's kernels sum over.
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r}; expected one of {METHODS}")
     if method == "generic":
         return None
-    chain = structured.chain_of(model) if x.dim() == 2 else None
+    chain = structured.chain_of(model, parameters=parameters) if x.dim() == 2 else None
     if chain is None and method == "structured":
         raise ValueError(
             f"method='structured' needs an MLP, LinearModel or nn.Sequential of Linear layers and "
@@ -82,10 +94,22 @@ def _check_params(model: nn.Module, params: torch.Tensor | None, name: str) -> t
         return theta
     if not isinstance(params, torch.Tensor) or params.shape != theta.shape:
         shape = tuple(params.shape) if isinstance(params, torch.Tensor) else type(params).__name__
-        raise ValueError(f"{name} has shape {shape}; expected a flat vector of shape {tuple(theta.shape)}")
+        raise ValueError(f"{name} has shape {shape}; expected a flat vector of every coordinate, frozen ones "
+                         f"included, of shape {tuple(theta.shape)}")
     if params.dtype != theta.dtype:
         raise TypeError(f"{name} has dtype {params.dtype}; the model's parameters are {theta.dtype}")
+    if params.device != theta.device:
+        raise ValueError(f"{name} is on {params.device} but the model is on {theta.device}; move one of them")
     return params.detach()
+
+
+def _check_normalizable(diagonal: torch.Tensor, name: str) -> None:
+    """The cosine form divides by sqrt(K(x, x)): refuse points where the gradient vanishes."""
+    zero = torch.nonzero((diagonal <= 0).any(-1)).flatten()
+    if zero.numel():
+        raise ValueError(f"normalized=True is undefined at {name} rows {zero[:8].tolist()}"
+                         f"{' ...' if zero.numel() > 8 else ''}: the gradient of f vanishes there (K(x, x) = 0); "
+                         "use normalized=False or drop those points")
 
 
 def _rows_per_chunk(rows: int, bytes_per_row: int, max_memory: int) -> int:
@@ -99,29 +123,37 @@ def tangent_features(
     params: torch.Tensor | None = None,
     max_memory: int = DEFAULT_MAX_MEMORY,
     method: str = "auto",
+    parameters: str = "trainable",
 ) -> torch.Tensor:
-    """Tangent features phi_w(x_i) = d f(w, x_i) / dw.
+    """Tangent features phi_w(x_i) = d f(w, x_i) / dw over the selected parameters.
 
     Args:
         model: any module mapping (n, ...) inputs to (n,), (n, 1) or (n, c) outputs.
         x: inputs (n, ...), same dtype as the model.
-        params: flat parameters (P,) to evaluate at; default the model's own.
+        params: flat parameters (P_all,) of every coordinate, frozen ones included
+            (`parameters_to_vector(model.parameters())` layout), to evaluate at; default
+            the model's own.
         max_memory: bytes allowed for intermediate Jacobian chunks.
         method: "auto", "structured" or "generic" (see `chain_for`).
+        parameters: "trainable" (requires_grad=True; default) or "all": the columns.
 
     Returns:
-        (n, P) for a scalar-output model, (n, c, P) for c outputs.
+        (n, P) for a scalar-output model, (n, c, P) for c outputs, P the number of
+        selected coordinates, in flat-vector order.
     """
     check_inputs(model, x)
+    check_deterministic(model, "tangent_features")
     theta = _check_params(model, params, "params")
+    mask = parameter_mask(model, parameters)
     c, scalar = output_dim(model, x)
-    chain = chain_for(model, x, method)
+    check_allocation("tangent_features", (x.shape[0], c, int(mask.sum())), theta.dtype, theta.device)
+    chain = chain_for(model, x, method, parameters)
     if chain is not None:
-        features = structured.features(chain, theta, x.detach())
+        features = select_columns(structured.features(chain, theta, x.detach()), mask)
     else:
-        f = flat_function(model)
-        chunk = _rows_per_chunk(x.shape[0], c * theta.numel() * theta.element_size(), max_memory)
-        features = torch.cat([J for _, J in jacobian_chunks(f, theta, x.detach(), chunk)])
+        f = restricted_function(flat_function(model), theta, mask)
+        chunk = _rows_per_chunk(x.shape[0], c * int(mask.sum()) * theta.element_size(), max_memory)
+        features = torch.cat([J for _, J in jacobian_chunks(f, select_columns(theta, mask), x.detach(), chunk)])
     return features[:, 0, :] if scalar else features
 
 
@@ -135,23 +167,32 @@ def tangent_kernel(
     params2: torch.Tensor | None = None,
     max_memory: int = DEFAULT_MAX_MEMORY,
     method: str = "auto",
+    parameters: str = "trainable",
 ) -> torch.Tensor:
-    """Tangent kernel K(x1_i, x2_j) = <phi_{w}(x1_i), phi_{w'}(x2_j)>.
+    """Tangent kernel K(x1_i, x2_j) = <phi_{w}(x1_i), phi_{w'}(x2_j)>, over the selected parameters.
 
     Args:
         model: any module mapping (n, ...) inputs to (n,), (n, 1) or (n, c) outputs.
         x1: inputs (n1, ...); x2: inputs (n2, ...), default x1.
         normalized: return the cosine form K_ab / sqrt(K_aa(x, x) K_bb(x', x')).
-        params: flat parameters w (P,) for the x1 side; default the model's own.
+        params: flat parameters w (P_all,) for the x1 side, every coordinate (frozen ones
+            included); default the model's own.
         params2: flat parameters w' for the x2 side; default `params`.
         max_memory: bytes allowed for intermediate blocks (the result itself is extra).
         method: "auto" (structured route for fully connected chains, else generic),
             "structured" or "generic".
+        parameters: "trainable" (requires_grad=True; default) or "all": the coordinates
+            the inner product runs over.
 
     Returns:
         (n1, n2) for a scalar-output model, (n1, n2, c, c) for c outputs.
+
+    Raises:
+        ValueError: normalized=True at a point where the gradient vanishes (K(x, x) = 0).
+        MemoryError: the result cannot fit in the available memory (checked first).
     """
     check_inputs(model, x1, "x1")
+    check_deterministic(model, "tangent_kernel")
     x2_given = x2 is not None
     if x2_given:
         check_inputs(model, x2, "x2")
@@ -161,13 +202,18 @@ def tangent_kernel(
         x2 = x1
     theta1 = _check_params(model, params, "params")
     theta2 = theta1 if params2 is None else _check_params(model, params2, "params2")
+    mask = parameter_mask(model, parameters)
     c, scalar = output_dim(model, x1)
-    chain = chain_for(model, x1, method)
+    check_allocation("tangent_kernel", (x1.shape[0], x2.shape[0], c, c), theta1.dtype, theta1.device)
+    chain = chain_for(model, x1, method, parameters)
     if chain is not None:
         kernel = _structured_kernel(chain, theta1, x1.detach(), theta2, x2.detach(), c, max_memory,
                                     normalized=normalized)
     else:
-        kernel = _generic_kernel(flat_function(model), theta1, x1.detach(), theta2, x2.detach(), c, max_memory,
+        f = flat_function(model)
+        kernel = _generic_kernel(restricted_function(f, theta1, mask), select_columns(theta1, mask), x1.detach(),
+                                 restricted_function(f, theta2, mask), select_columns(theta2, mask), x2.detach(),
+                                 c, max_memory,
                                  symmetric=not x2_given and params2 is None, normalized=normalized)
     return kernel[:, :, 0, 0] if scalar else kernel
 
@@ -198,14 +244,17 @@ def _structured_kernel(
             diag1[block] = structured.diagonal(first)
     if normalized:
         diag2 = structured.diagonal(second)
+        _check_normalizable(diag1, "x1")
+        _check_normalizable(diag2, "x2")
         kernel = kernel / torch.sqrt(diag1[:, None, :, None] * diag2[None, :, None, :])
     return kernel
 
 
 def _generic_kernel(
-    f: FlatFunction,
+    f1: FlatFunction,
     theta1: torch.Tensor,
     x1: torch.Tensor,
+    f2: FlatFunction,
     theta2: torch.Tensor,
     x2: torch.Tensor,
     c: int,
@@ -214,24 +263,28 @@ def _generic_kernel(
     symmetric: bool,
     normalized: bool,
 ) -> torch.Tensor:
-    """Blockwise J(x1) J(x2)^T of shape (n1, n2, c, c), keeping the x2 Jacobians when they fit."""
+    """Blockwise J(x1) J(x2)^T of shape (n1, n2, c, c), keeping the x2 Jacobians when they fit.
+
+    f1, f2: the model as a function of the selected coordinates (theta1, theta2) of each side."""
     n1, n2 = x1.shape[0], x2.shape[0]
     bytes_per_row = c * theta1.numel() * theta1.element_size()
     chunk = _rows_per_chunk(max(n1, n2), bytes_per_row, max_memory)
     second = None
     if n2 * bytes_per_row <= max_memory // 2:
-        second = list(jacobian_chunks(f, theta2, x2, chunk))
-    first = second if symmetric and second is not None else jacobian_chunks(f, theta1, x1, chunk)
+        second = list(jacobian_chunks(f2, theta2, x2, chunk))
+    first = second if symmetric and second is not None else jacobian_chunks(f1, theta1, x1, chunk)
     kernel = x1.new_empty(n1, n2, c, c)
     diag1 = x1.new_empty(n1, c)
     diag2 = x1.new_empty(n2, c)
     for k, (rows1, J1) in enumerate(first):
         diag1[rows1] = J1.pow(2).sum(-1)
-        blocks = second if second is not None else jacobian_chunks(f, theta2, x2, chunk)
+        blocks = second if second is not None else jacobian_chunks(f2, theta2, x2, chunk)
         for rows2, J2 in blocks:
             kernel[rows1, rows2] = torch.einsum("icp,jdp->ijcd", J1, J2)
             if k == 0:
                 diag2[rows2] = J2.pow(2).sum(-1)
     if normalized:
+        _check_normalizable(diag1, "x1")
+        _check_normalizable(diag2, "x2")
         kernel = kernel / torch.sqrt(diag1[:, None, :, None] * diag2[None, :, None, :])
     return kernel

@@ -133,7 +133,8 @@ class ReplayStore:
     def fingerprint(self, row: torch.Tensor) -> torch.Tensor:
         """(2 + entries,) float64: sum, sum of |.|, and the entries at `self.entries`."""
         wide = row.detach().to(torch.float64)
-        return torch.cat([wide.sum()[None], wide.abs().sum()[None], wide[self.entries]])
+        entries = self.entries.to(wide.device)
+        return torch.cat([wide.sum()[None], wide.abs().sum()[None], wide[entries]]).cpu()
 
     def append(self, row: torch.Tensor) -> None:
         """Record theta_t (t = rows so far), taken just after the optimizer's t-th step.

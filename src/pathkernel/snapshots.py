@@ -65,6 +65,19 @@ def reserve(handle: io.FileIO, offset: int, length: int) -> None:
     os.fsync(handle.fileno())
 
 
+def host_copy(row: torch.Tensor, dtype: torch.dtype, owner: object) -> torch.Tensor:
+    """`row` as a CPU tensor of `dtype`. A CUDA row is staged through one pinned buffer kept on
+    `owner` (a DMA copy, allocated once); the returned tensor is that buffer (copy it to keep it)."""
+    row = row.detach()
+    if row.device.type != "cuda":
+        return row.to(dtype)
+    stage = getattr(owner, "_stage", None)
+    if stage is None or stage.shape != row.shape or stage.dtype != dtype:
+        stage = torch.empty(row.shape, dtype=dtype, pin_memory=True)
+        owner._stage = stage
+    return stage.copy_(row)
+
+
 class SnapshotFile:
     """A growable, disk-backed (rows, width) array of one torch dtype.
 
@@ -136,7 +149,7 @@ class SnapshotFile:
             raise ValueError(f"a snapshot row has shape ({self.width},); got {tuple(row.shape)}")
         if self.rows == self._capacity:
             self._grow(self._capacity + max(1, min(self._capacity, MAX_GROWTH_BYTES // self.row_bytes)))
-        self._map[self.rows] = row.detach().to(self.dtype).cpu().numpy()
+        self._map[self.rows] = host_copy(row, self.dtype, self).numpy()
         self.rows += 1
 
     def tensor(self) -> torch.Tensor:
@@ -164,7 +177,7 @@ class SnapshotMemory:
     def append(self, row: torch.Tensor) -> None:
         if row.shape != (self.width,):
             raise ValueError(f"a snapshot row has shape ({self.width},); got {tuple(row.shape)}")
-        self._rows.append(row.detach().to(self.dtype).clone())
+        self._rows.append(host_copy(row, self.dtype, self).clone())
 
     def tensor(self) -> torch.Tensor:
         return torch.stack(self._rows) if self._rows else torch.empty(0, self.width, dtype=self.dtype)

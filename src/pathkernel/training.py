@@ -18,6 +18,10 @@ from a user's own loop (`pathkernel.attribution.Recorder`) carry what `train` re
 
 The loss of step k is the batch mean of `pathkernel.losses`. After `train` the model
 holds theta_T.
+
+Frozen parameters (``requires_grad=False``) are left out of the optimizer: the path keeps
+every coordinate (frozen ones constant) and `TrainingPath.trainable` marks the moving
+ones, which are the coordinates of every kernel of the decomposition.
 """
 
 from __future__ import annotations
@@ -29,7 +33,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from pathkernel.functional import check_inputs, flat_parameters, output_dim, progress
+from pathkernel.functional import (
+    check_deterministic,
+    check_inputs,
+    flat_parameters,
+    output_dim,
+    parameter_mask,
+    progress,
+)
 from pathkernel.losses import loss_value, prepare_targets
 from pathkernel.validation import integer
 
@@ -60,7 +71,11 @@ class TrainingPath:
             recorded from a user's loop.
         scales: (T, P) for "adam"/"adamw": the step scale S_k = 1 / ((1 - beta1^(k+1))
             (sqrt(v_k / (1 - beta2^(k+1))) + eps)) with which step k multiplied the first
-            moment (Delta_k = -lr_k S_k m_k [- lr_k wd theta_k for AdamW]); None otherwise.
+            moment (Delta_k = -lr_k S_k m_k [- lr_k wd theta_k for AdamW]); 0 on coordinates
+            the optimizer did not move; None otherwise.
+        trainable: (P,) bool, the coordinates the optimizer could move (parameters with
+            requires_grad=True when training began); the others stay constant along the
+            path and are left out of every kernel. None means all.
     """
 
     model: nn.Module
@@ -74,6 +89,7 @@ class TrainingPath:
     batches: torch.Tensor | list[torch.Tensor] | None = None
     hyper: dict[str, object] = field(default_factory=dict)
     scales: torch.Tensor | None = None
+    trainable: torch.Tensor | None = None
 
     @property
     def steps(self) -> int:
@@ -86,6 +102,8 @@ class TrainingPath:
 
 
 def _learning_rates(lr: float | Sequence[float] | torch.Tensor, steps: int, dtype: torch.dtype) -> torch.Tensor:
+    if isinstance(lr, bool) or (isinstance(lr, torch.Tensor) and lr.dtype == torch.bool):
+        raise TypeError(f"lr={lr!r} must be a positive number or one per step, not a boolean")
     if isinstance(lr, (int, float)):
         lrs = torch.full((steps,), float(lr), dtype=dtype)
     else:
@@ -173,13 +191,17 @@ def adam_scales(optimizer: torch.optim.Optimizer, params: Sequence[torch.Tensor]
 
     Computed from the optimizer's state as torch.optim.Adam does: with t the step count,
     S = 1 / ((1 - beta1^t) (sqrt(v) / sqrt(1 - beta2^t) + eps)), so the step was
-    Delta = -lr S m (- lr wd theta for AdamW).
+    Delta = -lr S m (- lr wd theta for AdamW). Parameters without state (frozen, outside
+    the optimizer, or never given a gradient) were not moved: S = 0 there.
     """
     beta1, beta2 = optimizer.param_groups[0]["betas"]
     eps = optimizer.param_groups[0]["eps"]
     pieces = []
     for p in params:
-        state = optimizer.state[p]
+        state = optimizer.state.get(p)
+        if not state:
+            pieces.append(torch.zeros(p.numel(), dtype=p.dtype, device=p.device))
+            continue
         t = float(state["step"])
         denominator = (state["exp_avg_sq"].sqrt() / math.sqrt(1 - beta2**t)).add_(eps)
         pieces.append((1 / ((1 - beta1**t) * denominator)).reshape(-1))
@@ -219,19 +241,26 @@ def train(
         progress_bar: tqdm bar; None shows it only on an interactive terminal.
 
     Returns:
-        The `TrainingPath` with params (T+1, P).
+        The `TrainingPath` with params (T+1, P) over every parameter; frozen ones
+        (requires_grad=False) are not given to the optimizer and stay constant.
 
     Raises:
         TrainingDivergedError: the loss or the parameters became NaN/inf, naming the step.
+        ValueError: non-finite inputs or targets, a model with dropout or batch
+            normalization in training mode, or no trainable parameter.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer={optimizer!r} is not supported; expected one of {OPTIMIZERS}")
     integer("steps", steps)
     check_inputs(model, x)
+    check_deterministic(model, "train (a path that the decomposition can split)")
+    trainable = parameter_mask(model, "trainable")
     n = x.shape[0]
     c, _ = output_dim(model, x)
     theta0 = flat_parameters(model)
     target = prepare_targets(loss, y, n, c, theta0.dtype)
+    if target.dtype.is_floating_point and not bool(torch.isfinite(target).all()):
+        raise ValueError(f"y has {int((~torch.isfinite(target)).sum())} NaN/inf entries; clean the targets first")
     lrs = _learning_rates(lr, steps, theta0.dtype)
     batches = None
     if batch_size is not None:
@@ -244,7 +273,8 @@ def train(
         raise ValueError(f"optimizer='gd' is full batch but batch_size={batch_size} < n={n}; use 'sgd'")
 
     params = list(model.parameters())
-    opt = _optimizer(optimizer, params, float(lrs[0]), momentum, betas, eps, weight_decay)
+    opt = _optimizer(optimizer, [p for p in params if p.requires_grad], float(lrs[0]), momentum, betas, eps,
+                     weight_decay)
     scales = torch.empty(steps, theta0.numel(), dtype=theta0.dtype) if optimizer in ADAM_FAMILY else None
     path = torch.empty(steps + 1, theta0.numel(), dtype=theta0.dtype)
     path[0] = theta0
@@ -273,4 +303,5 @@ def train(
     elif optimizer in ADAM_FAMILY:
         hyper.update(betas=tuple(betas), eps=eps)
     return TrainingPath(model=model, x=x.detach(), y=y.detach(), params=path, lrs=lrs, losses=losses,
-                        loss=loss, optimizer=optimizer, batches=batches, hyper=hyper, scales=scales)
+                        loss=loss, optimizer=optimizer, batches=batches, hyper=hyper, scales=scales,
+                        trainable=trainable)
