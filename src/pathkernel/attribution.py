@@ -60,6 +60,7 @@ from torch.func import grad
 from pathkernel.decomposition import Decomposition
 from pathkernel.functional import check_inputs, flat_function, flat_parameters, output_dim, parameter_mask
 from pathkernel.losses import loss_value, prepare_targets
+from pathkernel.precision import working_dtype
 from pathkernel.replay import ReplayStore
 from pathkernel.snapshots import snapshot_store
 from pathkernel.training import ADAM_FAMILY, TrainingPath, adam_scales, optimizer_rule
@@ -159,9 +160,10 @@ class Recorder:
         else:
             if checkpoint_every is not None:
                 raise ValueError(f"checkpoint_every={checkpoint_every!r} is for storage='replay'; got storage={storage!r}")
-            self.snapshots = snapshot_store(storage, directory, "params.f8" if theta0.dtype == torch.float64
-                                            else "params.f4", theta0.numel(), theta0.dtype)
-            self.scales = (snapshot_store(storage, directory, "scales.bin", theta0.numel(), theta0.dtype)
+            stored = working_dtype(theta0.dtype)  # half precision is kept exactly in float32
+            self.snapshots = snapshot_store(storage, directory, "params.f8" if stored == torch.float64
+                                            else "params.f4", theta0.numel(), stored)
+            self.scales = (snapshot_store(storage, directory, "scales.bin", theta0.numel(), stored)
                            if self.name in ADAM_FAMILY else None)
         self.snapshots.append(theta0)
         self.last = theta0
@@ -282,7 +284,7 @@ class Recorder:
         if current.shape != self.last.shape or not torch.equal(current, self.last):
             raise RecordingError(f"the model changed after the last recorded step {len(self.lrs) - 1}: its parameters "
                                  "are not the recorded theta_T")
-        dtype = self.last.dtype
+        dtype = working_dtype(self.last.dtype)
         if self.replay:
             params, scales = self.snapshots.views(self.lrs, self.batches, self.name in ADAM_FAMILY)
         else:

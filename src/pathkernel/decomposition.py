@@ -45,6 +45,7 @@ from pathkernel.functional import (
     check_inputs,
     flat_function,
     kinked_activations,
+    model_dtype,
     output_dim,
     parameter_mask,
     progress,
@@ -57,6 +58,7 @@ from pathkernel.adjoint import reverse_terms
 from pathkernel.buffered import buffered_terms
 from pathkernel.kernels import DEFAULT_MAX_MEMORY, chain_for, jacobian, jacobian_chunks
 from pathkernel.losses import loss_derivative, prepare_targets
+from pathkernel.precision import HALF_ADDITIVITY_TOLERANCE, cast_path, working_dtype
 from pathkernel.training import TrainingPath
 from pathkernel.validation import integer
 
@@ -371,16 +373,15 @@ def _trainable(path: TrainingPath) -> torch.Tensor:
     return mask
 
 
-def _additivity(terms: dict[str, torch.Tensor], change: torch.Tensor, *, warn: bool) -> float:
+def _additivity(terms: dict[str, torch.Tensor], change: torch.Tensor, *, tolerance: float, warn: bool) -> float:
     """max |sum_i per_sample (+ regularization) - (rhs - initial)| / max |rhs - initial|, warning
-    (`AdditivityWarning`) above `ADDITIVITY_TOLERANCE` when `warn`."""
+    (`AdditivityWarning`) above `tolerance` when `warn`."""
     total = terms["per_sample"].sum(1)
     if "regularization" in terms:
         total = total + terms["regularization"]
     scale = float(change.abs().max())
     gap = float((total - change).abs().max())
     error = gap / scale if scale > 0 else gap
-    tolerance = ADDITIVITY_TOLERANCE[change.dtype]
     if warn and not error <= tolerance:
         warnings.warn(
             f"the per-sample contributions miss rhs - initial by {error:.2e} relative (tolerance {tolerance:.0e} in "
@@ -410,6 +411,7 @@ def domingos(
     route: str = "auto",
     outputs: Sequence[int] | None = None,
     progress_bar: bool | None = None,
+    dtype: torch.dtype | None = None,
 ) -> Decomposition:
     """Decompose f(theta_T, x) along a recorded training path (Theorems 2 and 3).
 
@@ -447,6 +449,11 @@ def domingos(
             explained output instead of c. Needs route "reverse" (or "auto", which then
             picks it) in per_sample mode and a model with several outputs.
         progress_bar: tqdm bar; None shows it only on an interactive terminal.
+        dtype: the arithmetic's dtype, torch.float32 or torch.float64; default the
+            model's, float32 for a float16/bfloat16 model (`pathkernel.precision` says what
+            exactness means then: the residual is float32 round-off of the float32
+            evaluation of the recorded parameters; additivity holds to the half format's
+            precision).
 
     Kernels are over the coordinates the optimizer moved (`TrainingPath.trainable`, the
     parameters with requires_grad=True at training time); the model's requires_grad flags
@@ -491,6 +498,10 @@ def domingos(
                              "(decompose before training further, or record the further steps too)")
     check_deterministic(model, "domingos")
     mask = _trainable(path)
+    recorded_dtype = model_dtype(model)
+    work = working_dtype(recorded_dtype, dtype)
+    path = cast_path(path, work)
+    model, x = path.model, x.to(work)
     warn_if_non_smooth(model, "the exact (quadrature) decomposition" if exact else "Domingos' Theorem 2/3")
     x = x.detach()
     f = flat_function(model)
@@ -528,8 +539,9 @@ def domingos(
         if scalar:
             terms.update(per_sample=terms["per_sample"][..., 0], path_kernel=path_kernel[..., 0, 0],
                          weights=weights[..., 0, 0])
+        tolerance = HALF_ADDITIVITY_TOLERANCE.get(recorded_dtype, ADDITIVITY_TOLERANCE[work])
         terms["additivity_error"] = _additivity(terms, (rhs - initial)[:, 0] if scalar else rhs - initial,
-                                                warn=stride == 1)
+                                                tolerance=tolerance, warn=stride == 1)
     squeeze = (lambda t: t[:, 0]) if scalar else (lambda t: t)
     return Decomposition(
         prediction=squeeze(prediction),

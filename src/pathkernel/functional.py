@@ -116,7 +116,8 @@ def restricted_function(f: FlatFunction, base: torch.Tensor, mask: torch.Tensor)
 
 
 def model_dtype(model: nn.Module) -> torch.dtype:
-    """The floating dtype shared by all parameters of `model`."""
+    """The floating dtype shared by all parameters of `model` (float32, float64, or a half
+    precision that pathkernel computes in float32: `pathkernel.precision`)."""
     dtypes = {p.dtype for p in model.parameters()}
     if not dtypes:
         raise ValueError(f"{type(model).__name__} has no parameters: there is no tangent kernel or training path "
@@ -124,8 +125,9 @@ def model_dtype(model: nn.Module) -> torch.dtype:
     if len(dtypes) != 1:
         raise TypeError(f"parameters of {type(model).__name__} mix dtypes {sorted(map(str, dtypes))}")
     dtype = dtypes.pop()
-    if dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"parameters have dtype {dtype}; expected torch.float32 or torch.float64")
+    if dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        raise TypeError(f"parameters have dtype {dtype}; expected torch.float32 or torch.float64 (or a half "
+                        "precision, computed in float32: pathkernel.precision)")
     return dtype
 
 

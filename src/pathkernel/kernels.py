@@ -21,7 +21,9 @@ Both are over the trainable parameters (``requires_grad=True``) unless
 ``parameters="all"``: P is then the number of trainable coordinates, and frozen
 parameters act as constants of the model (`pathkernel.functional.parameter_mask`).
 Models in training mode with dropout or batch normalization are refused (call
-``model.eval()``): their f is random or couples examples.
+``model.eval()``): their f is random or couples examples. Half-precision models
+(float16, bfloat16) are evaluated in float32 (`pathkernel.precision`); the kernel is
+float32 then.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from torch import nn
 from torch.func import jacrev, vmap
 
 from pathkernel import structured
+from pathkernel.precision import cast_model, working_dtype
 from pathkernel.functional import (
     FlatFunction,
     check_allocation,
@@ -40,6 +43,7 @@ from pathkernel.functional import (
     check_inputs,
     flat_function,
     flat_parameters,
+    model_dtype,
     output_dim,
     parameter_mask,
     restricted_function,
@@ -144,6 +148,8 @@ def tangent_features(
     check_inputs(model, x)
     check_deterministic(model, "tangent_features")
     theta = _check_params(model, params, "params")
+    work = working_dtype(model_dtype(model))
+    model, x, theta = cast_model(model, work), x.to(work), theta.to(work)
     mask = parameter_mask(model, parameters)
     c, scalar = output_dim(model, x)
     check_allocation("tangent_features", (x.shape[0], c, int(mask.sum())), theta.dtype, theta.device)
@@ -202,6 +208,9 @@ def tangent_kernel(
         x2 = x1
     theta1 = _check_params(model, params, "params")
     theta2 = theta1 if params2 is None else _check_params(model, params2, "params2")
+    work = working_dtype(model_dtype(model))
+    model, x1, x2 = cast_model(model, work), x1.to(work), x2.to(work)
+    theta1, theta2 = theta1.to(work), theta2.to(work)
     mask = parameter_mask(model, parameters)
     c, scalar = output_dim(model, x1)
     check_allocation("tangent_kernel", (x1.shape[0], x2.shape[0], c, c), theta1.dtype, theta1.device)

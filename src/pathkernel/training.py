@@ -261,7 +261,8 @@ def train(
     target = prepare_targets(loss, y, n, c, theta0.dtype)
     if target.dtype.is_floating_point and not bool(torch.isfinite(target).all()):
         raise ValueError(f"y has {int((~torch.isfinite(target)).sum())} NaN/inf entries; clean the targets first")
-    lrs = _learning_rates(lr, steps, theta0.dtype)
+    lrs = _learning_rates(lr, steps, torch.float32 if theta0.dtype in (torch.float16, torch.bfloat16)
+                          else theta0.dtype)
     batches = None
     if batch_size is not None:
         integer("batch_size", batch_size, 1, n)
