@@ -128,3 +128,15 @@ def test_exact_mode_on_a_kinked_model_whose_steps_cross_no_kink():
         dec = pk.domingos(path, x[:3], exact=True, per_sample=True)
     assert dec.residual.abs().max() < 1e-13
     assert dec.additivity_error < 1e-12
+
+
+def test_a_strided_decomposition_reports_its_additivity_without_warning():
+    import warnings
+
+    x = randn(12, 2, seed=11)
+    path = pk.train(mlp(), x, torch.sin(2 * x[:, 0]), lr=0.3, steps=12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pk.AdditivityWarning)
+        strided = pk.domingos(path, x[:3], per_sample=True, stride=4)
+    assert strided.additivity_error > 1e-6  # the snapshot quadrature's error, reported
+    assert pk.domingos(path, x[:3], per_sample=True).additivity_error < 1e-12

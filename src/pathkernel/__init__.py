@@ -6,7 +6,7 @@ Tangent and path kernels, recorded training paths and exact Domingos decompositi
 
 from pathkernel import data
 from pathkernel.attribution import Recorder, RecordingError, TopExamples, top_examples
-from pathkernel.decomposition import Decomposition, domingos
+from pathkernel.decomposition import AdditivityWarning, Decomposition, NonSmoothExactError, domingos
 from pathkernel.functional import NonSmoothActivationWarning, flat_parameters
 from pathkernel.infinite import infinite_ntk
 from pathkernel.kernels import tangent_features, tangent_kernel
@@ -20,6 +20,8 @@ __all__ = [
     "ParityNet",
     "UNet",
     "Decomposition",
+    "AdditivityWarning",
+    "NonSmoothExactError",
     "data",
     "LinearModel",
     "NonSmoothActivationWarning",
