@@ -340,17 +340,17 @@ def top_examples(decomposition: Decomposition, k: int, *, output: int | torch.Te
     if contributions.dim() == 2:
         if output not in (None, 0):
             raise ValueError(f"output={output!r}: the model has one output")
-        chosen = torch.zeros(m, dtype=torch.long)
+        chosen = torch.zeros(m, dtype=torch.long, device=contributions.device)
         contributions = contributions[..., None]
     else:
         c = contributions.shape[2]
         if output is None:
             chosen = decomposition.prediction.argmax(dim=1)
         else:
-            chosen = torch.as_tensor(output, dtype=torch.long).expand(m).clone()
+            chosen = torch.as_tensor(output, dtype=torch.long, device=contributions.device).expand(m).clone()
             if int(chosen.min()) < 0 or int(chosen.max()) >= c:
                 raise ValueError(f"output must name outputs in [0, {c}); got {output!r}")
-    scores = contributions[torch.arange(m), :, chosen]
+    scores = contributions[torch.arange(m, device=contributions.device), :, chosen]
     up, up_index = scores.topk(k, dim=1)
     down, down_index = (-scores).topk(k, dim=1)
     return TopExamples(output=chosen, proponents=up_index, proponent_contributions=up,

@@ -170,7 +170,7 @@ def hessian_norms(model: nn.Module, x: torch.Tensor, *, iterations: int = 50, se
     for i in range(x.shape[0]):
         gradient = torch.autograd.grad(model(x[i:i + 1]).sum(), params, create_graph=True)
         flat = torch.cat([g.reshape(-1) for g in gradient])
-        v = torch.randn(flat.numel(), generator=generator, dtype=flat.dtype)
+        v = torch.randn(flat.numel(), generator=generator, dtype=flat.dtype).to(flat.device)  # seeded on the CPU
         v = v / torch.linalg.vector_norm(v)
         for _ in range(iterations):
             hv = torch.autograd.grad(flat, params, grad_outputs=v, retain_graph=True, allow_unused=True)
