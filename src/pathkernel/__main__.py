@@ -1,8 +1,9 @@
 """Command line: ``python -m pathkernel figures list`` and ``... figures build ID``.
 
 Every argument is checked before any experiment runs: an unknown figure ID, a negative
-``--seed``, a bad ``PATHKERNEL_SCALE`` or an ``--out`` that is a file or cannot be written
-ends the command with exit status 2 and a one-line message naming the value.
+``--seed``, a bad ``PATHKERNEL_SCALE``, a ``--device`` that is not cpu or cuda (or cuda on a
+machine without CUDA) or an ``--out`` that is a file or cannot be written ends the command
+with exit status 2 and a one-line message naming the value.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 import sys
 
 from pathkernel import figures
-from pathkernel.experiments import SCALES, current_scale
+from pathkernel.experiments import DEVICES, SCALES, check_device, current_scale
 
 
 def _seed(text: str) -> int:
@@ -41,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--scale", choices=SCALES, default=None, help="default: $PATHKERNEL_SCALE or quick")
     build.add_argument("--seed", type=_seed, default=None, help="an integer >= 0; default: the chapter's seed")
     build.add_argument("--out", default="figures", help="output folder (default: figures)")
+    build.add_argument("--device", default="cpu",
+                       help="where the experiments compute: cpu (default), cuda or cuda:N; "
+                            "the figures are drawn from CPU arrays either way")
     args = parser.parse_args(argv)
     if args.action == "list":
         for spec in figures.FIGURES.values():
@@ -58,13 +62,17 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:  # a bad PATHKERNEL_SCALE, named with the allowed scales
         return _fail(str(error))
     try:
+        device = check_device(args.device, types=DEVICES)
+    except ValueError as error:
+        return _fail(str(error).replace("device=", "--device ", 1))
+    try:
         figures.output_folder(args.out)
     except (OSError, ValueError) as error:
         return _fail(str(error).replace("out=", "--out ", 1))
     for figure_id in ids:
-        record = figures.build(figure_id, scale=scale, seed=args.seed, out=args.out)
+        record = figures.build(figure_id, scale=scale, seed=args.seed, out=args.out, device=device)
         print(f"{figure_id}: {args.out}/{figure_id}.png .pdf .json (scale {record['scale']}, "
-              f"sha256 {record['result_sha256'][:12]})")
+              f"device {record['device']}, sha256 {record['result_sha256'][:12]})")
     return 0
 
 

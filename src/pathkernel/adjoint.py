@@ -130,7 +130,7 @@ def reverse_terms(
     P = int(mask.sum())
     target = prepare_targets(path.loss, path.y, n, c, theta.dtype)
     with torch.no_grad():
-        cq = query_f(theta[0], x[:1]).shape[1]
+        cq = query_f(theta[0].to(x.device), x[:1]).shape[1]
     queries_per_chunk = max(1, max_memory // (4 * cq * P * theta.element_size()))
     if chain is not None and query_f is not f:
         raise ValueError("explaining some outputs only goes through torch.func (chain=None)")

@@ -236,7 +236,7 @@ class Recorder:
         value = float(loss_value(self.loss, self.f(self.last, rows), self.target[index]))
         if self.verify:
             ours = grad(lambda t: loss_value(self.loss, self.f(t, rows), self.target[index]))(self.last)
-            ours = torch.where(self.trainable, ours, torch.zeros_like(ours))
+            ours = torch.where(self.trainable.to(ours.device), ours, torch.zeros_like(ours))
             tolerance = 10 * torch.finfo(ours.dtype).eps ** 0.5
             gap = torch.linalg.vector_norm(ours - self._gradient)
             if gap > tolerance * torch.linalg.vector_norm(self._gradient) + torch.finfo(ours.dtype).tiny:

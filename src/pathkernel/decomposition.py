@@ -175,7 +175,7 @@ def _kernel_part(
     # steps per batch: at most 4096 query-steps, and the (chunk, P) parameter blocks within max_memory
     chunk = max(1, min(4096 // x.shape[0], max_memory // (8 * params.shape[1] * params.element_size())))
     levels = torch.zeros(steps, dtype=torch.long) if nodes is not None else None
-    total = x.new_zeros(x.shape[0], f(params[0], x[:1]).shape[1])
+    total = x.new_zeros(x.shape[0], f(params[0].to(x.device), x[:1]).shape[1])
     eps = torch.finfo(params.dtype).eps
     for start in progress(range(0, steps, chunk), total=-(-steps // chunk), desc="kernel part",
                           enabled=progress_bar):

@@ -3,8 +3,9 @@
 A figure is `plots.<plot>(experiments.<experiment>.run(Config.from_scale(scale), seed))`,
 the same two calls its chapter makes, so the chapter and
 ``python -m pathkernel figures build ID`` draw it with one piece of code. `build` saves
-PNG and PDF and a provenance sidecar (ID, scale, seed, versions, git commit, sha256 of
-the result's arrays). Same seed, same machine: byte-identical files.
+PNG and PDF and a provenance sidecar (ID, scale, seed, device, versions, git commit, sha256
+of the result's arrays). Same seed, same machine, same device: byte-identical files (a GPU's
+arithmetic differs from the CPU's in the last bits, so its results and figures may too).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 from pathkernel import __version__, plots
+from pathkernel.experiments import DEVICES, check_device
 from pathkernel.validation import integer
 
 
@@ -455,6 +457,7 @@ def build(
     seed: int | None = None,
     out: str | Path = "figures",
     config: Any = None,
+    device: str | torch.device = "cpu",
 ) -> dict[str, Any]:
     """Regenerate a figure into `out`/<ID>.png, .pdf and .json (the provenance sidecar).
 
@@ -464,21 +467,25 @@ def build(
         seed: default the seed the chapter uses; an integer >= 0.
         out: output folder (created).
         config: an explicit experiment Config instead of a preset (tests use small ones).
+        device: where the experiment computes, "cpu" (default) or "cuda" ("cuda:N"); the
+            figure is drawn from CPU arrays either way.
 
     Returns:
         The provenance record written to the sidecar.
 
     Raises:
-        KeyError: an unknown figure ID. ValueError: a bad scale (or ``PATHKERNEL_SCALE``)
-        or seed. OSError (NotADirectoryError, PermissionError): `out` is a file or cannot be
-        written. All of them before the experiment runs.
+        KeyError: an unknown figure ID. ValueError: a bad scale (or ``PATHKERNEL_SCALE``),
+        seed or device (not cpu or cuda, or CUDA not available here). OSError
+        (NotADirectoryError, PermissionError): `out` is a file or cannot be written. All of
+        them before the experiment runs.
     """
     figure = spec(figure_id)
     seed = figure.seed if seed is None else integer("seed", seed, low=0)
+    device = check_device(device, types=DEVICES)
     folder = output_folder(out)
     module = experiment_module(figure)
     config = config if config is not None else module.Config.from_scale(scale)
-    result = module.run(config, seed=seed)
+    result = module.run(config, seed=seed, device=device)
     fig = getattr(plots, figure.plot)(result)
     fig.savefig(folder / f"{figure_id}.png", dpi=150, metadata={"Software": None})
     fig.savefig(folder / f"{figure_id}.pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
@@ -489,6 +496,8 @@ def build(
         "description": figure.description,
         "scale": config.scale,
         "seed": seed,
+        "device": str(device),
+        **({"device_name": torch.cuda.get_device_name(device)} if device.type == "cuda" else {}),
         "config": repr(config),
         "pathkernel": __version__,
         "git_commit": _git_commit(),

@@ -95,6 +95,12 @@ class Scaled(nn.Module):
         initial = copy.deepcopy(model).requires_grad_(False)
         self._initial = [initial]  # a list: not a submodule, its parameters are not ours
 
+    def _apply(self, fn, *args, **kwargs):
+        """Move or cast the copy of w0 with the model (`.to(device)`, `.double()`)."""
+        super()._apply(fn, *args, **kwargs)
+        self._initial[0]._apply(fn, *args, **kwargs)
+        return self
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         current = self.model(x).reshape(x.shape[0], -1)
         return self.alpha * (current - self._initial[0](x).reshape(x.shape[0], -1))

@@ -1,11 +1,21 @@
 """One module per chapter experiment: a `Config` with `quick()` / `paper()` presets and
-`run(config, seed=0) -> Result` (arrays and numbers, no plotting)."""
+`run(config, seed=0, *, device="cpu") -> Result` (arrays and numbers, no plotting).
+
+Every `run` draws its data on the CPU with its seeded generators, moves the data and the
+freshly initialized models to `device` and computes there; its `Result` holds CPU numpy
+arrays and Python numbers whatever the device. On the CPU the moves are no-ops, so the
+default reproduces the CPU results bit for bit (a GPU's arithmetic is not bit-identical).
+"""
 
 from __future__ import annotations
 
 import os
 
+import torch
+
 SCALES = ("quick", "paper")
+#: device types the figure command accepts (`check_device(..., types=DEVICES)`)
+DEVICES = ("cpu", "cuda")
 
 
 class Presets:
@@ -26,3 +36,40 @@ def current_scale() -> str:
     if scale not in SCALES:
         raise ValueError(f"PATHKERNEL_SCALE={scale!r}; expected one of {SCALES}")
     return scale
+
+
+def parameters_device(model: torch.nn.Module) -> torch.device:
+    """The device of the model's first parameter: where it computes (the CPU for a model without any)."""
+    return next(model.parameters(), torch.empty(0)).device
+
+
+def check_device(device: str | torch.device, *, types: tuple[str, ...] | None = None) -> torch.device:
+    """`device` as a `torch.device` this machine has, checked before any work starts.
+
+    Accepts what ``torch.device`` accepts ("cpu", "cuda", "cuda:1", a torch.device); `types`
+    limits the device types (e.g. `DEVICES`). Raises ValueError naming the value when it is
+    not a device, of another type, or not available here (CUDA or MPS missing, a CUDA index
+    beyond the GPUs present).
+    """
+    if types:
+        expected = "expected " + " or ".join(repr(t) for t in types) + (" (or 'cuda:N')" if "cuda" in types else "")
+    else:
+        expected = "expected a torch device such as 'cpu', 'cuda' or 'cuda:N'"
+    if isinstance(device, bool):
+        raise ValueError(f"device={device!r} is not a device; {expected}")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device={device!r} is not a device; {expected}") from None
+    if types and resolved.type not in types:
+        raise ValueError(f"device={device!r} is not supported here; {expected}")
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r}: CUDA is not available on this machine "
+                             f"(torch {torch.__version__}); use 'cpu'")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                             f"numbered from 0")
+    elif resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r}: MPS is not available on this machine; use 'cpu'")
+    return resolved

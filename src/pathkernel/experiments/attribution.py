@@ -38,7 +38,7 @@ from torch.func import functional_call, grad, vmap
 
 from pathkernel.attribution import Recorder, top_examples
 from pathkernel.decomposition import domingos
-from pathkernel.experiments import Presets
+from pathkernel.experiments import Presets, check_device
 from pathkernel.functional import flat_function
 from pathkernel.training import TrainingPath
 from pathkernel.validation import integer
@@ -99,8 +99,10 @@ def tracin_cp(model: nn.Module, checkpoints: torch.Tensor, eta: torch.Tensor, x_
     """(m, n) TracIn-CP estimate of each training example's contribution to f_{outputs_j}(x_j).
 
     -sum_c eta_c <grad f_a(theta_c, x_j), grad l(theta_c; x_i, y_i)> with l the per-example
-    cross-entropy; checkpoints (C, P) flat parameters, eta (C,) their weights.
+    cross-entropy; checkpoints (C, P) flat parameters, eta (C,) their weights. Computed on the
+    device of the queries (the model's): checkpoints stored on the CPU are moved there.
     """
+    checkpoints, eta = checkpoints.to(queries.device), eta.to(queries.device)
     f = flat_function(model)
     names = [name for name, _ in model.named_parameters()]
     shapes = [p.shape for _, p in model.named_parameters()]
@@ -233,25 +235,29 @@ def compare_tracin(path: TrainingPath, queries: torch.Tensor, outputs: torch.Ten
     """Spearman, top-k proponent overlap, sign agreement, time and sum ratio of TracIn-CP for each C."""
     rows = {key: [] for key in ("spearman", "overlap", "sign", "seconds", "ratio")}
     scores = None
-    exact_np = exact.numpy()
+    exact_np = exact.cpu().numpy()
     top_exact = [set(np.argsort(-e)[:k]) for e in exact_np]
     for count in counts:
         start = time.perf_counter()
         index, eta = checkpoint_schedule(path, count)
         scores = tracin_cp(path.model, path.params[index], eta, path.x, path.y, queries, outputs)
+        s = scores.cpu().numpy()  # waits for the device: the time includes the computation
         rows["seconds"].append(time.perf_counter() - start)
-        s = scores.numpy()
         rows["spearman"].append(np.mean([spearmanr(a, b).statistic for a, b in zip(s, exact_np)]))
         rows["overlap"].append(np.mean([len(set(np.argsort(-a)[:k]) & t) / k for a, t in zip(s, top_exact)]))
         rows["sign"].append(float(np.mean(np.sign(s) == np.sign(exact_np))))
         rows["ratio"].append(float(np.mean(s.sum(1) / exact_np.sum(1))))
-    return {key: np.array(value) for key, value in rows.items()} | {"tracin": scores.numpy()}
+    return {key: np.array(value) for key, value in rows.items()} | {"tracin": scores.cpu().numpy()}
 
 
-def run(config: Config, seed: int = 0) -> Result:
-    """Train the recorded CNN, decompose the chosen test digits exactly, compare TracIn-CP."""
-    x_train, y_train, x_test, y_test = digits(config.n_train, config.n_test, seed)
-    model = small_cnn(config.channels, seed)
+def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
+    """Train the recorded CNN, decompose the chosen test digits exactly, compare TracIn-CP.
+
+    Digits split and the CNN initialized on the CPU, then both moved to `device`, where the
+    loop, the decomposition and TracIn run (the mini-batch order is drawn on the CPU)."""
+    device = check_device(device)
+    x_train, y_train, x_test, y_test = (t.to(device) for t in digits(config.n_train, config.n_test, seed))
+    model = small_cnn(config.channels, seed).to(device)
     start = time.perf_counter()
     path = train_loop(model, x_train, y_train, lr=config.lr, weight_decay=config.weight_decay,
                       epochs=config.epochs, batch_size=config.batch_size, seed=seed)
@@ -259,28 +265,29 @@ def run(config: Config, seed: int = 0) -> Result:
     with torch.no_grad():
         predicted_test = model(x_test).argmax(1)
         train_accuracy = float((model(x_train).argmax(1) == y_train).double().mean())
-    chosen = choose_queries(predicted_test, y_test, config.correct, config.mistakes)
+    chosen = choose_queries(predicted_test, y_test, config.correct, config.mistakes).to(device)
     queries = x_test[chosen]
     start = time.perf_counter()
     dec = domingos(path, queries, exact=True, per_sample=True)
     exact_seconds = time.perf_counter() - start
     top = top_examples(dec, config.k)
-    rows = torch.arange(len(chosen))
-    a = top.output
+    rows = torch.arange(len(chosen), device=device)
+    a = top.output.to(device)
     contributions = dec.per_sample[rows, :, a]
-    regularization = dec.regularization[rows, a] if dec.regularization is not None else torch.zeros(len(chosen))
+    regularization = (dec.regularization[rows, a] if dec.regularization is not None
+                      else torch.zeros(len(chosen), device=device))
     total = dec.initial[rows, a] + contributions.sum(1) + regularization
     tracin = compare_tracin(path, queries, a, contributions, config.checkpoint_counts, config.k)
     return Result(
         config=config,
-        train_images=x_train[:, 0].numpy(), train_labels=y_train.numpy(),
-        query_images=queries[:, 0].numpy(), query_labels=y_test[chosen].numpy(), predicted=a.numpy(),
-        mistake=(a != y_test[chosen]).numpy(),
-        contributions=contributions.numpy(),
-        proponents=top.proponents.numpy(), proponent_contributions=top.proponent_contributions.numpy(),
-        opponents=top.opponents.numpy(), opponent_contributions=top.opponent_contributions.numpy(),
-        initial=dec.initial[rows, a].numpy(), prediction=dec.prediction[rows, a].numpy(),
-        regularization=regularization.numpy(),
+        train_images=x_train[:, 0].cpu().numpy(), train_labels=y_train.cpu().numpy(),
+        query_images=queries[:, 0].cpu().numpy(), query_labels=y_test[chosen].cpu().numpy(), predicted=a.cpu().numpy(),
+        mistake=(a != y_test[chosen]).cpu().numpy(),
+        contributions=contributions.cpu().numpy(),
+        proponents=top.proponents.cpu().numpy(), proponent_contributions=top.proponent_contributions.cpu().numpy(),
+        opponents=top.opponents.cpu().numpy(), opponent_contributions=top.opponent_contributions.cpu().numpy(),
+        initial=dec.initial[rows, a].cpu().numpy(), prediction=dec.prediction[rows, a].cpu().numpy(),
+        regularization=regularization.cpu().numpy(),
         additivity_error=float((total - dec.prediction[rows, a]).abs().max()),
         residual=float(dec.residual.abs().max()),
         train_accuracy=train_accuracy, test_accuracy=float((predicted_test == y_test).double().mean()),

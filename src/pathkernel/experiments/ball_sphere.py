@@ -27,7 +27,7 @@ from torch import nn
 
 from pathkernel.data import ball_sphere
 from pathkernel.decomposition import domingos
-from pathkernel.experiments import Presets
+from pathkernel.experiments import Presets, check_device, parameters_device
 from pathkernel.experiments.discrete_theorem import query_points
 from pathkernel.experiments.last_layer import svm_decision, tangent_svm
 from pathkernel.functional import progress
@@ -48,13 +48,14 @@ def box_grid(extent: float, points: int) -> tuple[np.ndarray, np.ndarray, torch.
 def boundary_radius(model: nn.Module, angles: np.ndarray, r_max: float, samples: int = 400) -> np.ndarray:
     """Radius of the first sign change of f from - to + along each ray r (cos a, sin a), r in [0, r_max].
 
-    f is sampled at `samples` radii and the crossing linearly interpolated; NaN on a ray
-    where f never goes from negative to positive. Returns (len(angles),).
+    f is sampled at `samples` radii (on the model's device) and the crossing linearly
+    interpolated; NaN on a ray where f never goes from negative to positive. Returns (len(angles),).
     """
     radii = np.linspace(0.0, r_max, samples)
     rays = np.stack([np.cos(angles), np.sin(angles)], 1)[:, None, :] * radii[None, :, None]
+    device = parameters_device(model)
     with torch.no_grad():
-        f = model(torch.from_numpy(rays.reshape(-1, 2))).reshape(len(angles), samples).numpy()
+        f = model(torch.from_numpy(rays.reshape(-1, 2)).to(device)).reshape(len(angles), samples).cpu().numpy()
     out = np.full(len(angles), np.nan)
     for j, row in enumerate(f):
         up = np.flatnonzero((row[:-1] < 0) & (row[1:] >= 0))
@@ -176,18 +177,19 @@ class Result:
 def remainder(x: torch.Tensor, y: torch.Tensor, xq: torch.Tensor, *, width: int, lr: float, steps: int,
               depth: int = 3, activation: str = "gelu", seed: int = 0) -> tuple[float, float, float]:
     """Train a fresh MLP on (x, y) and return (max_x |R| of Theorem 2, max_x |R| of the exact
-    form, final training loss) over the queries xq (m, d)."""
-    model = MLP(x.shape[1], width, depth, activation=activation, seed=seed, dtype=torch.float64)
+    form, final training loss) over the queries xq (m, d). The model is trained on x's device."""
+    model = MLP(x.shape[1], width, depth, activation=activation, seed=seed, dtype=torch.float64).to(x.device)
     path = train(model, x, y, lr=lr, steps=steps)
     plain = domingos(path, xq).residual.abs().max().item()
     exact = domingos(path, xq, exact=True).residual.abs().max().item()
     return plain, exact, path.losses[-1].item()
 
 
-def sweep(config: Config, seed: int = 0) -> dict[str, np.ndarray]:
-    """The remainder sweep of `Config`: one training per distinct (lr, width, steps) setting."""
-    x, y = ball_sphere(config.sweep_n, r2=config.r2, seed=seed + 2)
-    xq = query_points(config.n_query, 1.5, seed + 3)
+def sweep(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> dict[str, np.ndarray]:
+    """The remainder sweep of `Config`: one training per distinct (lr, width, steps) setting, on `device`."""
+    device = check_device(device)
+    x, y = (t.to(device) for t in ball_sphere(config.sweep_n, r2=config.r2, seed=seed + 2))
+    xq = query_points(config.n_query, 1.5, seed + 3).to(device)
     base = {"lr": config.base_lr, "width": config.base_width, "steps": config.base_steps}
     settings = [("lr", v) for v in config.sweep_lrs] + [("width", v) for v in config.sweep_widths]
     settings += [("steps", v) for v in config.sweep_steps]
@@ -204,31 +206,38 @@ def sweep(config: Config, seed: int = 0) -> dict[str, np.ndarray]:
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-def run(config: Config, seed: int = 0) -> Result:
-    """Train the network, query its tangent kernel, fit the SVM and run the remainder sweep."""
-    x, y = ball_sphere(config.n, r2=config.r2, seed=seed)
-    model = MLP(2, config.width, config.depth, activation=config.activation, seed=seed, dtype=torch.float64)
+def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
+    """Train the network, query its tangent kernel, fit the SVM and run the remainder sweep.
+
+    Data, queries and grids drawn on the CPU, then the networks and their kernels computed on
+    `device`; the SVMs (scikit-learn) and the Euclidean neighbours run on the CPU."""
+    device = check_device(device)
+    x, y = (t.to(device) for t in ball_sphere(config.n, r2=config.r2, seed=seed))
+    model = MLP(2, config.width, config.depth, activation=config.activation, seed=seed,
+                dtype=torch.float64).to(device)
     path = train(model, x, y, lr=config.lr, steps=config.steps)
     gx, gy, grid = box_grid(config.extent, config.grid)
+    grid = grid.to(device)
     with torch.no_grad():
-        on_grid = model(grid)[:, 0].numpy()
+        on_grid = model(grid)[:, 0].cpu().numpy()
         accuracy = (torch.sign(model(x)[:, 0]) == y).double().mean().item()
     angles = np.linspace(0, 2 * np.pi, config.angles, endpoint=False)
     u = random_direction(2, seed + 1)
-    queries = torch.tensor(config.ts, dtype=torch.float64)[:, None] * u[None, :]
+    queries = (torch.tensor(config.ts, dtype=torch.float64)[:, None] * u[None, :]).to(device)
     near_kernel = kernel_neighbours(model, queries, x, config.k)
     near_euclid = euclidean_neighbours(queries, x, config.k)
     svm = tangent_svm(model, x, y, C=config.C)
     svm_grid = svm_decision(model, svm, x, grid)
-    svm_train = svm.predict(tangent_kernel(model, x).numpy())
-    swept = sweep(config, seed)
+    svm_train = svm.predict(tangent_kernel(model, x).cpu().numpy())
+    swept = sweep(config, seed, device=device)
     g = config.grid
     return Result(
-        config=config, x=x.numpy(), y=y.numpy(), accuracy=accuracy, final_loss=path.losses[-1].item(),
+        config=config, x=x.cpu().numpy(), y=y.cpu().numpy(), accuracy=accuracy, final_loss=path.losses[-1].item(),
         grid_x=gx, grid_y=gy, grid_network=on_grid.reshape(g, g), grid_svm=svm_grid.reshape(g, g),
         angles=angles, radius=boundary_radius(model, angles, config.extent), direction=u.numpy(),
-        queries=queries.numpy(), kernel_neighbours=near_kernel.numpy(), euclidean_neighbours=near_euclid.numpy(),
-        jaccard=jaccard(near_kernel, near_euclid).numpy(), svm_accuracy=float((svm_train == y.numpy()).mean()),
+        queries=queries.cpu().numpy(), kernel_neighbours=near_kernel.cpu().numpy(),
+        euclidean_neighbours=near_euclid.cpu().numpy(), jaccard=jaccard(near_kernel, near_euclid).cpu().numpy(),
+        svm_accuracy=float((svm_train == y.cpu().numpy()).mean()),
         agreement=float((np.sign(svm_grid) == np.sign(on_grid)).mean()),
         residual_lr=swept["lr"], residual_lr_exact=swept["lr_exact"], residual_width=swept["width"],
         residual_width_exact=swept["width_exact"], residual_steps=swept["steps"],

@@ -15,7 +15,7 @@ import torch
 
 from pathkernel.data import ball_sphere
 from pathkernel.decomposition import domingos
-from pathkernel.experiments import Presets
+from pathkernel.experiments import Presets, check_device
 from pathkernel.models import MLP
 from pathkernel.training import train
 
@@ -78,13 +78,17 @@ def query_points(n: int, radius: float, seed: int) -> torch.Tensor:
     return torch.stack([r * torch.cos(angle), r * torch.sin(angle)], dim=1)
 
 
-def run(config: Config, seed: int = 0) -> Result:
-    """Train once per lr to time `config.time` and measure the remainder of Theorem 2."""
-    x, y = ball_sphere(config.n, seed=seed)
-    xq = query_points(config.n_query, config.query_radius, seed + 1)
+def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
+    """Train once per lr to time `config.time` and measure the remainder of Theorem 2.
+
+    Data drawn on the CPU, then the data and each model computed on `device`."""
+    device = check_device(device)
+    x, y = (t.to(device) for t in ball_sphere(config.n, seed=seed))
+    xq = query_points(config.n_query, config.query_radius, seed + 1).to(device)
     steps, losses, plain, exact, scale = [], [], [], [], []
     for lr in config.lrs:
-        model = MLP(2, config.width, config.depth, activation=config.activation, seed=seed, dtype=torch.float64)
+        model = MLP(2, config.width, config.depth, activation=config.activation, seed=seed,
+                    dtype=torch.float64).to(device)
         path = train(model, x, y, lr=lr, steps=max(1, round(config.time / lr)))
         steps.append(path.steps)
         losses.append(path.losses[-1].item())

@@ -24,7 +24,7 @@ from torch.func import grad, jvp, vmap
 
 from pathkernel.data import ball_sphere
 from pathkernel.decomposition import domingos, gauss_legendre
-from pathkernel.experiments import Presets
+from pathkernel.experiments import Presets, check_device
 from pathkernel.experiments.discrete_theorem import query_points
 from pathkernel.functional import check_inputs, flat_function, flat_parameters
 from pathkernel.kernels import tangent_kernel
@@ -84,7 +84,9 @@ class Config(Presets):
 
 @dataclass
 class Flow:
-    """A solved gradient flow: ``params(s)`` evaluates w(s) (dense output) for s in [0, time]."""
+    """A solved gradient flow: ``params(s)`` evaluates w(s) (dense output) for s in [0, time].
+
+    The solver runs on the CPU (scipy); w0, w_end and ``params(s)`` are on the model's device."""
 
     time: float
     w0: torch.Tensor
@@ -98,7 +100,8 @@ class Flow:
         if np.any(s < 0) or np.any(s > self.time * (1 + 1e-12)):
             raise ValueError(f"times must lie in [0, {self.time}]; got range [{s.min()}, {s.max()}]")
         values = self._solution(s)
-        return torch.from_numpy(np.ascontiguousarray(values.T if values.ndim == 2 else values)).to(self.w0.dtype)
+        values = torch.from_numpy(np.ascontiguousarray(values.T if values.ndim == 2 else values))
+        return values.to(device=self.w0.device, dtype=self.w0.dtype)
 
 
 def predict(model: torch.nn.Module, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -122,7 +125,8 @@ def gradient_flow(
     """Solve dw/dt = -grad L(w) from the model's parameters to `time` (the model is left untouched).
 
     L is the batch-mean loss of `pathkernel.train`, so gradient descent with step lr is
-    Euler's method for this ODE. DOP853 with dense output; float64 only (the solver's).
+    Euler's method for this ODE. DOP853 with dense output; float64 only (the solver's). The
+    solver steps on the CPU; each velocity is computed on the model's device (x's).
     """
     check_inputs(model, x)
     w0 = flat_parameters(model)
@@ -134,16 +138,16 @@ def gradient_flow(
     target = prepare_targets(loss, y, x.shape[0], f(w0, x[:1]).shape[1], w0.dtype)
 
     def velocity(_, w: np.ndarray) -> np.ndarray:
-        theta = torch.from_numpy(w).requires_grad_()
-        return -torch.autograd.grad(loss_value(loss, f(theta, x), target), theta)[0].numpy()
+        theta = torch.from_numpy(w).to(w0.device).requires_grad_()
+        return -torch.autograd.grad(loss_value(loss, f(theta, x), target), theta)[0].cpu().numpy()
 
     # numpy's BLAS threads spin between solver steps and starve torch's: one BLAS thread
     with threadpool_limits(limits=1, user_api="blas"):
-        solution = solve_ivp(velocity, (0.0, time), w0.numpy(), method="DOP853", rtol=rtol, atol=atol,
+        solution = solve_ivp(velocity, (0.0, time), w0.cpu().numpy(), method="DOP853", rtol=rtol, atol=atol,
                              dense_output=True)
     if not solution.success:
         raise RuntimeError(f"the gradient-flow solver failed: {solution.message}")
-    return Flow(time=time, w0=w0, w_end=torch.from_numpy(solution.y[:, -1].copy()),
+    return Flow(time=time, w0=w0, w_end=torch.from_numpy(solution.y[:, -1].copy()).to(w0.device),
                 evaluations=int(solution.nfev), _solution=solution.sol)
 
 
@@ -176,7 +180,7 @@ def flow_kernel_machine(
         return jvp(lambda t: f(t, xq), (theta,), (-gradient(theta),))[1]
 
     rates = torch.cat([vmap(rate)(chunk) for chunk in thetas.split(16)])
-    return torch.einsum("q,qmc->mc", torch.from_numpy(weights).to(rates.dtype), rates)
+    return torch.einsum("q,qmc->mc", torch.from_numpy(weights).to(device=rates.device, dtype=rates.dtype), rates)
 
 
 def flow_per_sample(
@@ -248,15 +252,18 @@ class Result:
     prediction_flow: np.ndarray
 
 
-def _model(config: Config, seed: int) -> MLP:
-    return MLP(2, config.width, config.depth, activation=config.activation, seed=seed, dtype=torch.float64)
+def _model(config: Config, seed: int, device: torch.device) -> MLP:
+    return MLP(2, config.width, config.depth, activation=config.activation, seed=seed,
+               dtype=torch.float64).to(device)
 
 
-def run(config: Config, seed: int = 0) -> Result:
-    """Solve the flow, train once per lr to time `config.time`, and decompose."""
-    x, y = ball_sphere(config.n, seed=seed)
-    xq = query_points(config.n_query, config.query_radius, seed + 1)
-    model = _model(config, seed)
+def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
+    """Solve the flow, train once per lr to time `config.time`, and decompose. Data drawn on
+    the CPU; models, data and the flow's velocities on `device` (the ODE solver on the CPU)."""
+    device = check_device(device)
+    x, y = (t.to(device) for t in ball_sphere(config.n, seed=seed))
+    xq = query_points(config.n_query, config.query_radius, seed + 1).to(device)
+    model = _model(config, seed, device)
     f = flat_function(model)
     flow = gradient_flow(model, x, y, config.time, rtol=config.rtol, atol=config.atol)
     coarsest = max(config.lrs)  # record at multiples of the largest step: a step of every path in a halving sequence
@@ -269,23 +276,23 @@ def run(config: Config, seed: int = 0) -> Result:
 
     steps, losses, accuracy, gap, gap_over_time, contribution = [], [], [], [], [], None
     for lr in config.lrs:
-        gd = _model(config, seed)
+        gd = _model(config, seed, device)
         path = train(gd, x, y, lr=lr, steps=max(1, round(config.time / lr)))
         steps.append(path.steps)
         losses.append(path.losses[-1].item())
         with torch.no_grad():
             accuracy.append((torch.sign(gd(x)[:, 0]) == y).double().mean().item())
             index = np.minimum(np.round(times / lr).astype(int), path.steps)
-            on_path = vmap(lambda theta: f(theta, xq))(path.params[index])[..., 0]
+            on_path = vmap(lambda theta: f(theta, xq))(path.params[index].to(device))[..., 0]
             on_flow = vmap(lambda theta: f(theta, xq))(flow.params(np.minimum(index * lr, config.time)))[..., 0]
-        gap_over_time.append((on_path - on_flow).abs().amax(dim=1).numpy())
-        gap.append((f(path.params[-1], xq) - end).abs().max().item())
+        gap_over_time.append((on_path - on_flow).abs().amax(dim=1).cpu().numpy())
+        gap.append((f(path.params[-1].to(device), xq) - end).abs().max().item())
         if lr == config.contribution_lr:
             contribution = path
     lrs = np.asarray(config.lrs)
     slope, intercept = np.polyfit(np.log(lrs), np.log(gap), 1)
 
-    queries = torch.tensor(config.queries, dtype=torch.float64)
+    queries = torch.tensor(config.queries, dtype=torch.float64, device=device)
     dec = domingos(contribution, queries, exact=True, per_sample=True)
     path_kernel_flow, weighted_flow = flow_per_sample(model, x, y, flow, queries, pieces=config.time_pieces,
                                                       nodes=config.time_nodes)
@@ -295,10 +302,10 @@ def run(config: Config, seed: int = 0) -> Result:
         train_accuracy=np.asarray(accuracy), gap=np.asarray(gap), times=times,
         gap_over_time=np.stack(gap_over_time), slope=float(slope), intercept=float(intercept),
         flow_final_loss=flow_loss, flow_evaluations=flow.evaluations, flow_residual=flow_residual,
-        prediction_max=end.abs().max().item(), x=x.numpy(), y=y.numpy(), queries=queries.numpy(),
-        per_sample=dec.per_sample.numpy(), path_kernel=dec.path_kernel.numpy(), weights=dec.weights.numpy(),
-        prediction=dec.prediction.numpy(), initial=dec.initial.numpy(),
+        prediction_max=end.abs().max().item(), x=x.cpu().numpy(), y=y.cpu().numpy(), queries=queries.cpu().numpy(),
+        per_sample=dec.per_sample.cpu().numpy(), path_kernel=dec.path_kernel.cpu().numpy(),
+        weights=dec.weights.cpu().numpy(), prediction=dec.prediction.cpu().numpy(), initial=dec.initial.cpu().numpy(),
         sum_error=(dec.per_sample.sum(1) - (dec.prediction - dec.initial)).abs().max().item(),
-        per_sample_flow=(-weighted_flow).numpy(), path_kernel_flow=path_kernel_flow.numpy(),
-        weights_flow=weights_flow.numpy(), prediction_flow=f(flow.w_end, queries)[:, 0].detach().numpy(),
+        per_sample_flow=(-weighted_flow).cpu().numpy(), path_kernel_flow=path_kernel_flow.cpu().numpy(),
+        weights_flow=weights_flow.cpu().numpy(), prediction_flow=f(flow.w_end, queries)[:, 0].detach().cpu().numpy(),
     )

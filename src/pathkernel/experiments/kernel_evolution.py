@@ -27,7 +27,7 @@ from sklearn.svm import SVC
 
 from pathkernel.data.ball_sphere import ball_sphere
 from pathkernel.data.waves import WAVES, wave, waves
-from pathkernel.experiments import Presets
+from pathkernel.experiments import Presets, check_device
 from pathkernel.experiments.last_layer import svm_decision, tangent_svm
 from pathkernel.functional import flat_function
 from pathkernel.kernels import tangent_kernel
@@ -149,9 +149,9 @@ class Result:
 
 def fit(x: torch.Tensor, y: torch.Tensor, config: Config, *, steps: int, lr: float, seed: int) -> TrainingPath:
     """A fresh `MLP(d, width, depth, activation)` (float64, seed `seed`) trained by full-batch
-    Adam on the mean squared error to y; returns its recorded path (the model holds theta_T)."""
+    Adam on the mean squared error to y, on x's device; returns its recorded path (the model holds theta_T)."""
     model = MLP(x.shape[1], config.width, config.depth, activation=config.activation, seed=seed,
-                dtype=torch.float64)
+                dtype=torch.float64).to(x.device)
     return train(model, x, y, lr=lr, steps=steps, optimizer="adam")
 
 
@@ -167,48 +167,51 @@ def disk_label(points: np.ndarray, r2: float) -> np.ndarray:
     return np.where((points**2).sum(1) <= r2, -1.0, 1.0)
 
 
-def _neighbourhoods(config: Config, seed: int) -> dict:
-    x, y = ball_sphere(config.n, r2=config.r2, seed=seed)
-    q, qy = ball_sphere(config.queries, r2=config.r2, seed=seed + 1)
+def _neighbourhoods(config: Config, seed: int, device: torch.device) -> dict:
+    x, y = (t.to(device) for t in ball_sphere(config.n, r2=config.r2, seed=seed))
+    q, qy = (t.to(device) for t in ball_sphere(config.queries, r2=config.r2, seed=seed + 1))
     anchors = torch.tensor(config.anchors, dtype=torch.float64)
-    anchor_labels = torch.from_numpy(disk_label(anchors.numpy(), config.r2))
+    anchor_labels = torch.from_numpy(disk_label(anchors.numpy(), config.r2)).to(device)
+    anchors = anchors.to(device)
     path = fit(x, y, config, steps=config.steps, lr=config.lr, seed=seed)
     checkpoints = np.array([0, config.steps // 2, config.steps])
     neighbours, homogeneity, mean = [], [], []
     for step in checkpoints:
-        found = kernel_neighbours(path.model, anchors, x, config.k, params=path.params[step])
-        neighbours.append(found.numpy())
-        homogeneity.append(label_homogeneity(found, y, anchor_labels).numpy())
-        around = kernel_neighbours(path.model, q, x, config.k, params=path.params[step])
+        theta = path.params[step].to(device)
+        found = kernel_neighbours(path.model, anchors, x, config.k, params=theta)
+        neighbours.append(found.cpu().numpy())
+        homogeneity.append(label_homogeneity(found, y, anchor_labels).cpu().numpy())
+        around = kernel_neighbours(path.model, q, x, config.k, params=theta)
         mean.append(label_homogeneity(around, y, qy).mean().item())
-    euclidean = euclidean_neighbours(anchors, x, config.k)
+    euclidean = euclidean_neighbours(anchors, x, config.k).to(device)
     gx, gy, grid = box_grid((-1.2, 1.2, -1.2, 1.2), config.grid)
     with torch.no_grad():
-        grid_f = path.model(grid)[:, 0].reshape(config.grid, config.grid).numpy()
+        grid_f = path.model(grid.to(device))[:, 0].reshape(config.grid, config.grid).cpu().numpy()
         accuracy = (torch.sign(path.model(q)[:, 0]) == qy).double().mean().item()
     return dict(
-        x=x.numpy(), y=y.numpy(), anchors=anchors.numpy(), anchor_labels=anchor_labels.numpy(),
-        checkpoints=checkpoints, neighbours=np.stack(neighbours), euclidean=euclidean.numpy(),
+        x=x.cpu().numpy(), y=y.cpu().numpy(), anchors=anchors.cpu().numpy(), anchor_labels=anchor_labels.cpu().numpy(),
+        checkpoints=checkpoints, neighbours=np.stack(neighbours), euclidean=euclidean.cpu().numpy(),
         homogeneity=np.stack(homogeneity),
-        euclidean_homogeneity=label_homogeneity(euclidean, y, anchor_labels).numpy(),
+        euclidean_homogeneity=label_homogeneity(euclidean, y, anchor_labels).cpu().numpy(),
         mean_homogeneity=np.array(mean),
         euclidean_mean_homogeneity=label_homogeneity(euclidean_neighbours(q, x, config.k), y, qy).mean().item(),
         test_accuracy=accuracy, grid_x=gx, grid_y=gy, grid_f=grid_f,
     )
 
 
-def _waves(config: Config, seed: int) -> dict:
+def _waves(config: Config, seed: int, device: torch.device) -> dict:
     x, _ = waves("sine", config.wave_n)
     grid, _ = waves("sine", config.wave_grid)
+    x_device, grid_device = x.to(device), grid.to(device)
     targets, truth, predictions, kernels, rmse = [], [], [], [], []
     for kind in WAVES:
         y, on_grid = wave(kind, x[:, 0]), wave(kind, grid[:, 0]).numpy()
-        path = fit(x, y, config, steps=config.wave_steps, lr=config.wave_lr, seed=seed)
+        path = fit(x_device, y.to(device), config, steps=config.wave_steps, lr=config.wave_lr, seed=seed)
         f = flat_function(path.model)
-        ends = (path.params[0], path.params[-1])
+        ends = (path.params[0].to(device), path.params[-1].to(device))
         with torch.no_grad():
-            prediction = np.stack([f(theta, grid)[:, 0].numpy() for theta in ends])
-        kernels.append(np.stack([tangent_kernel(path.model, x, normalized=True, params=theta).numpy()
+            prediction = np.stack([f(theta, grid_device)[:, 0].cpu().numpy() for theta in ends])
+        kernels.append(np.stack([tangent_kernel(path.model, x_device, normalized=True, params=theta).cpu().numpy()
                                  for theta in ends]))
         targets.append(y.numpy())
         truth.append(on_grid)
@@ -224,28 +227,31 @@ def anisotropic(x: torch.Tensor, task: str) -> torch.Tensor:
     ("ellipse": the disk ||z||^2 <= r2 becomes 100 x1^2 + x2^2 <= r2, the circle becomes the ellipse)."""
     if task not in TASKS:
         raise ValueError(f"task={task!r}; expected one of {TASKS}")
-    scale = torch.tensor([ELLIPSE_STRETCH if task == "ellipse" else 1.0, 1.0], dtype=x.dtype)
+    scale = torch.tensor([ELLIPSE_STRETCH if task == "ellipse" else 1.0, 1.0], dtype=x.dtype, device=x.device)
     return x * scale
 
 
-def _svms(config: Config, seed: int) -> dict:
+def _svms(config: Config, seed: int, device: torch.device) -> dict:
     xs, ys, accuracies, train_accuracy, gxs, gys, decisions = [], [], [], [], [], [], []
     for task in TASKS:
         z, y = ball_sphere(config.svm_n, r2=config.svm_r2, seed=seed)
         zt, yt = ball_sphere(config.svm_test, r2=config.svm_r2, seed=seed + 1)
         x, xt = anisotropic(z, task), anisotropic(zt, task)
-        path = fit(x, y, config, steps=config.svm_steps, lr=config.lr, seed=seed)
-        tangent = tangent_svm(path.model, x, y, C=config.C)
+        x_device, xt_device = x.to(device), xt.to(device)
+        path = fit(x_device, y.to(device), config, steps=config.svm_steps, lr=config.lr, seed=seed)
+        tangent = tangent_svm(path.model, x_device, y, C=config.C)
         rbf = SVC(kernel="rbf", gamma="scale", C=config.C).fit(x.numpy(), y.numpy())
         with torch.no_grad():
-            network = [torch.sign(path.model(p)[:, 0]).numpy() for p in (xt, x)]
+            network = [torch.sign(path.model(p)[:, 0]).cpu().numpy() for p in (xt_device, x_device)]
         row, train_row = [], []
         for test, points, labels, net in ((True, xt, yt, network[0]), (False, x, y, network[1])):
-            signs = (net, np.sign(svm_decision(path.model, tangent, x, points)), rbf.predict(points.numpy()))
+            signs = (net, np.sign(svm_decision(path.model, tangent, x_device, points.to(device))),
+                     rbf.predict(points.numpy()))
             (row if test else train_row).extend(float(np.mean(s == labels.numpy())) for s in signs)
         half = 1.2 * (ELLIPSE_STRETCH if task == "ellipse" else 1.0)
         gx, gy, grid = box_grid((-half, half, -1.2, 1.2), config.grid)
-        decisions.append(np.stack([svm_decision(path.model, tangent, x, grid), rbf.decision_function(grid.numpy())])
+        decisions.append(np.stack([svm_decision(path.model, tangent, x_device, grid.to(device)),
+                                   rbf.decision_function(grid.numpy())])
                          .reshape(2, config.grid, config.grid))
         xs.append(x.numpy())
         ys.append(y.numpy())
@@ -258,6 +264,11 @@ def _svms(config: Config, seed: int) -> dict:
                 svm_decision=np.stack(decisions))
 
 
-def run(config: Config, seed: int = 0) -> Result:
-    """The three experiments with data and network seeds `seed` (test points: seed + 1)."""
-    return Result(config=config, **_neighbourhoods(config, seed), **_waves(config, seed), **_svms(config, seed))
+def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
+    """The three experiments with data and network seeds `seed` (test points: seed + 1).
+
+    Data drawn on the CPU; networks, kernels and neighbourhoods computed on `device`, the
+    SVMs (scikit-learn) and the Euclidean neighbours on the CPU."""
+    device = check_device(device)
+    return Result(config=config, **_neighbourhoods(config, seed, device), **_waves(config, seed, device),
+                  **_svms(config, seed, device))

@@ -36,7 +36,7 @@ from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 from torch import nn
 
 from pathkernel.data.digits import handwritten_digits, printed_digits
-from pathkernel.experiments import Presets
+from pathkernel.experiments import Presets, check_device, parameters_device
 from pathkernel.kernels import tangent_kernel
 from pathkernel.models import MLP
 from pathkernel.training import TrainingPath, train
@@ -51,7 +51,7 @@ def normalized_trace_kernel(model: nn.Module, x: torch.Tensor, *, params: torch.
     kernel = tangent_kernel(model, x, params=params)
     trace = kernel if kernel.dim() == 2 else torch.diagonal(kernel, dim1=2, dim2=3).sum(-1)
     norms = torch.sqrt(torch.diagonal(trace))
-    return (trace / (norms[:, None] * norms[None, :])).numpy()
+    return (trace / (norms[:, None] * norms[None, :])).cpu().numpy()
 
 
 def chordal_distance(cosine: np.ndarray) -> np.ndarray:
@@ -210,16 +210,18 @@ class Result:
 
 def fit(x: torch.Tensor, labels: torch.Tensor, classes: int, config: Config, seed: int) -> TrainingPath:
     """A fresh `MLP(64, width, depth, out_dim=classes)` (float64, seed `seed`) trained by
-    full-batch Adam on the cross-entropy; returns its path (the model holds theta_T)."""
+    full-batch Adam on the cross-entropy, on x's device; returns its path (the model holds theta_T)."""
     model = MLP(x.shape[1], config.width, config.depth, out_dim=classes, activation=config.activation, seed=seed,
-                dtype=torch.float64)
+                dtype=torch.float64).to(x.device)
     return train(model, x, labels, lr=config.lr, steps=config.steps, optimizer="adam", loss="cross_entropy")
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> float:
-    """Fraction of inputs x (n, d) whose largest logit (model output (n, c)) is their label (n,)."""
+    """Fraction of inputs x (n, d) whose largest logit (model output (n, c)) is their label (n,),
+    computed on the model's device."""
+    device = parameters_device(model)
     with torch.no_grad():
-        return (model(x).argmax(1) == labels).double().mean().item()
+        return (model(x.to(device)).argmax(1) == labels.to(device)).double().mean().item()
 
 
 def block_means(kernel: np.ndarray, same: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -227,26 +229,26 @@ def block_means(kernel: np.ndarray, same: np.ndarray, mask: np.ndarray) -> np.nd
     return np.array([kernel[mask & same].mean(), kernel[mask & ~same].mean()])
 
 
-def _class_kernels(config: Config, seed: int) -> dict:
+def _class_kernels(config: Config, seed: int, device: torch.device) -> dict:
     x, y, index = handwritten_digits(per_class=config.per_class, seed=seed)
-    path = fit(x / 16, y, 10, config, seed)
+    path = fit((x / 16).to(device), y.to(device), 10, config, seed)
     model = path.model
     rest, rest_y, _ = handwritten_digits(exclude=index)
     shown, shown_y, _ = handwritten_digits(per_class=config.show, exclude=index, seed=seed + 2)
     printed, printed_y = printed_digits(config.printed_per_digit, seed=seed)
-    ends = (path.params[0], path.params[-1])
-    class_kernel = np.stack([normalized_trace_kernel(model, shown / 16, params=theta) for theta in ends])
+    ends = (path.params[0].to(device), path.params[-1].to(device))
+    class_kernel = np.stack([normalized_trace_kernel(model, (shown / 16).to(device), params=theta) for theta in ends])
     same = (shown_y[:, None] == shown_y[None, :]).numpy()
     off_diagonal = ~np.eye(len(shown_y), dtype=bool)
     blocks = [torch.cat([shown[shown_y == d], printed[printed_y == d][: config.show]]) for d in range(10)]
     mixed = torch.cat(blocks)
     mixed_labels = np.repeat(np.arange(10), 2 * config.show)
     mixed_printed = np.tile(np.repeat([False, True], config.show), 10)
-    mixed_kernel = np.stack([normalized_trace_kernel(model, mixed / 16, params=theta) for theta in ends])
+    mixed_kernel = np.stack([normalized_trace_kernel(model, (mixed / 16).to(device), params=theta) for theta in ends])
     cross = mixed_printed[:, None] != mixed_printed[None, :]
     mixed_same = mixed_labels[:, None] == mixed_labels[None, :]
     with torch.no_grad():
-        predicted = model(printed / 16).argmax(1).numpy()
+        predicted = model((printed / 16).to(device)).argmax(1).cpu().numpy()
     return dict(
         train_accuracy=accuracy(model, x / 16, y), test_accuracy=accuracy(model, rest / 16, rest_y),
         show_labels=shown_y.numpy(), class_kernel=class_kernel,
@@ -270,15 +272,16 @@ def _scores(distance: np.ndarray, labels: np.ndarray, seen: np.ndarray, config: 
     return np.array(silhouette), np.array(knn)
 
 
-def _umap(config: Config, seed: int) -> dict:
+def _umap(config: Config, seed: int, device: torch.device) -> dict:
     x, y, index = handwritten_digits(SEEN, per_class=config.per_class, seed=seed)
-    path = fit(x / 16, y, len(SEEN), config, seed)
+    path = fit((x / 16).to(device), y.to(device), len(SEEN), config, seed)
     rest, rest_y, _ = handwritten_digits(SEEN, exclude=index)
     points, labels, _ = handwritten_digits(per_class=config.umap_per_class, exclude=index, seed=seed + 1)
     labels = labels.numpy()
     seen = np.isin(labels, SEEN)
     distances = [pairwise_distances(points.numpy() / 16)]
-    distances += [chordal_distance(normalized_trace_kernel(path.model, points / 16, params=theta))
+    distances += [chordal_distance(normalized_trace_kernel(path.model, (points / 16).to(device),
+                                                           params=theta.to(device)))
                   for theta in (path.params[0], path.params[-1])]
     feature_scores = [_scores(d, labels, seen, config, seed) for d in distances]
     embeddings = np.full((3, len(labels), 2), np.nan)
@@ -297,6 +300,8 @@ def _umap(config: Config, seed: int) -> dict:
     )
 
 
-def run(config: Config, seed: int = 0) -> Result:
-    """Both digit experiments with data and network seed `seed`."""
-    return Result(config=config, **_class_kernels(config, seed), **_umap(config, seed))
+def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
+    """Both digit experiments with data and network seed `seed`. Digits loaded on the CPU;
+    networks and kernels computed on `device`; UMAP and scikit-learn scores on the CPU."""
+    device = check_device(device)
+    return Result(config=config, **_class_kernels(config, seed, device), **_umap(config, seed, device))

@@ -16,11 +16,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from sklearn.metrics.pairwise import rbf_kernel
 from sklearn.svm import SVC
 
 from pathkernel.data import ball_sphere
-from pathkernel.experiments import Presets
+from pathkernel.experiments import Presets, check_device
 from pathkernel.validation import integer
 
 
@@ -124,8 +125,12 @@ class Result:
     train_accuracy: float
 
 
-def run(config: Config, seed: int = 0) -> Result:
-    """Check the features against their kernels and fit the SVM."""
+def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
+    """Check the features against their kernels and fit the SVM.
+
+    numpy and scikit-learn only: `device` is checked (the signature every experiment shares),
+    the computation stays on the CPU."""
+    check_device(device)
     rng = np.random.default_rng(seed)
     points = rng.normal(size=(config.n_rff, 2)) / 2
     dims, poly_error = [], []

@@ -24,7 +24,7 @@ from sklearn.datasets import make_moons
 from sklearn.svm import SVC
 from torch import nn
 
-from pathkernel.experiments import Presets
+from pathkernel.experiments import Presets, check_device
 from pathkernel.functional import check_inputs, flat_parameters
 from pathkernel.kernels import tangent_features, tangent_kernel
 from pathkernel.models import MLP
@@ -35,12 +35,12 @@ SCENARIOS = ("trained", "stopped early", "noisy labels", "noisy labels, narrow")
 
 def last_layer_mask(model: nn.Module) -> torch.Tensor:
     """Boolean mask (P,) of the flat parameters of the model's last layer (its last two tensors,
-    weight and bias, in `parameters()` order): w_last = where(mask, w, 0)."""
+    weight and bias, in `parameters()` order), on the parameters' device: w_last = where(mask, w, 0)."""
     params = list(model.parameters())
     if len(params) < 2 or params[-1].dim() != 1 or params[-2].dim() != 2:
         raise ValueError(f"{type(model).__name__} does not end with a linear layer (weight matrix then bias)")
     sizes = [p.numel() for p in params]
-    mask = torch.zeros(sum(sizes), dtype=torch.bool)
+    mask = torch.zeros(sum(sizes), dtype=torch.bool, device=params[-1].device)
     mask[sum(sizes[:-2]):] = True
     return mask
 
@@ -62,19 +62,20 @@ def linear_in_tangent_features(model: nn.Module, x: torch.Tensor) -> tuple[torch
 
 def tangent_svm(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, *, C: float = 1e6) -> SVC:
     """A linear SVM on the tangent features phi_w(x_i), fitted on the Gram matrix K_w(x_i, x_j)
-    (``SVC(kernel="precomputed")``; the features are never materialized). Labels in {-1, +1}."""
+    (``SVC(kernel="precomputed")``; the features are never materialized). Labels in {-1, +1}.
+    The kernel is computed on the model's device, the SVM on the CPU."""
     if not C > 0:
         raise ValueError(f"C={C!r} must be > 0")
-    labels = np.asarray(labels)
+    labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
     if not np.all(np.isin(labels, (-1, 1))):
         raise ValueError(f"labels must be -1 or +1; got values {np.unique(labels)}")
-    gram = tangent_kernel(model, x).numpy()
+    gram = tangent_kernel(model, x).cpu().numpy()
     return SVC(kernel="precomputed", C=C).fit(gram, labels)
 
 
 def svm_decision(model: nn.Module, svm: SVC, x_train: torch.Tensor, x: torch.Tensor) -> np.ndarray:
     """Decision values (m,) of a `tangent_svm` at new points x, from K_w(x, x_train)."""
-    return svm.decision_function(tangent_kernel(model, x, x_train).numpy())
+    return svm.decision_function(tangent_kernel(model, x, x_train).cpu().numpy())
 
 
 def effective_rank(gram: np.ndarray, tol: float = 1e-10) -> int:
@@ -162,45 +163,48 @@ class Result:
     grid_svm: np.ndarray
 
 
-def run(config: Config, seed: int = 0) -> Result:
-    """Train the four scenarios and fit the SVM on each network's tangent kernel."""
+def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
+    """Train the four scenarios and fit the SVM on each network's tangent kernel. Data drawn on
+    the CPU; networks and kernels on `device`, the SVMs (scikit-learn) on the CPU."""
+    device = check_device(device)
     x, y = moons(config.n, config.noise, seed)
     flipped = np.random.default_rng(seed).random(config.n) < config.flip
     noisy = torch.where(torch.from_numpy(flipped), -y, y)
+    x, y, noisy = x.to(device), y.to(device), noisy.to(device)
     runs = [(config.width, y, config.steps), (config.width, y, config.early_steps),
             (config.width, noisy, config.steps), (config.narrow_width, noisy, config.steps)]
     x0, x1, y0, y1 = config.extent
     gx, gy = np.linspace(x0, x1, config.grid), np.linspace(y0, y1, config.grid)
-    grid = torch.from_numpy(np.stack([a.ravel() for a in np.meshgrid(gx, gy)], 1))
+    grid = torch.from_numpy(np.stack([a.ravel() for a in np.meshgrid(gx, gy)], 1)).to(device)
     columns: dict[str, list] = {k: [] for k in ("net", "svm", "agree", "P", "rank", "labels", "nsign",
                                                 "ssign", "gnet", "gsvm")}
     linear_gap = None
     for width, labels, steps in runs:
-        model = MLP(2, width, config.depth, activation=config.activation, seed=seed, dtype=torch.float64)
+        model = MLP(2, width, config.depth, activation=config.activation, seed=seed, dtype=torch.float64).to(device)
         train(model, x, labels, lr=config.lr, steps=steps)
         with torch.no_grad():
-            on_grid = model(grid)[:, 0].numpy()
+            on_grid = model(grid)[:, 0].cpu().numpy()
             on_train = model(x)[:, 0]
         svm = tangent_svm(model, x, labels, C=config.C)
         decision = svm_decision(model, svm, x, grid)
-        gram = tangent_kernel(model, x).numpy()
+        gram = tangent_kernel(model, x).cpu().numpy()
         svm_sign = svm.predict(gram)
         if linear_gap is None:
             f, linear = linear_in_tangent_features(model, x)
             linear_gap = (f - linear).abs().max().item()
         columns["net"].append((torch.sign(on_train) == labels).double().mean().item())
-        columns["svm"].append(float((svm_sign == labels.numpy()).mean()))
-        columns["nsign"].append(torch.sign(on_train).numpy())
+        columns["svm"].append(float((svm_sign == labels.cpu().numpy()).mean()))
+        columns["nsign"].append(torch.sign(on_train).cpu().numpy())
         columns["ssign"].append(svm_sign)
         columns["agree"].append(float((np.sign(decision) == np.sign(on_grid)).mean()))
         columns["P"].append(sum(p.numel() for p in model.parameters()))
         columns["rank"].append(effective_rank(gram))
-        columns["labels"].append(labels.numpy())
+        columns["labels"].append(labels.cpu().numpy())
         columns["gnet"].append(on_grid.reshape(config.grid, config.grid))
         columns["gsvm"].append(decision.reshape(config.grid, config.grid))
     return Result(config=config, scenarios=SCENARIOS, network_accuracy=np.asarray(columns["net"]),
                   svm_accuracy=np.asarray(columns["svm"]), agreement=np.asarray(columns["agree"]),
                   parameters=np.asarray(columns["P"]), rank=np.asarray(columns["rank"]), linear_gap=linear_gap,
-                  x=x.numpy(), labels=np.stack(columns["labels"]), flipped=flipped,
+                  x=x.cpu().numpy(), labels=np.stack(columns["labels"]), flipped=flipped,
                   network_sign=np.stack(columns["nsign"]), svm_sign=np.stack(columns["ssign"]), grid_x=gx, grid_y=gy,
                   grid_network=np.stack(columns["gnet"]), grid_svm=np.stack(columns["gsvm"]))

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pathkernel.experiments import Presets
+from pathkernel.experiments import Presets, check_device
 from pathkernel.functional import flat_parameters, progress
 from pathkernel.linearized import Linearized, Scaled, inverse_relative_scale
 from pathkernel.models import MLP
@@ -47,7 +47,8 @@ def train_checkpoints(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr:
     steps 0, every, 2 every, ..., steps (steps must be a multiple of every).
 
     Gradient descent keeps no state between steps, so `pk.train` runs in segments and only the
-    checkpoints are kept: a wide model's full path (steps+1, P) would not fit in memory.
+    checkpoints are kept: a wide model's full path (steps+1, P) would not fit in memory. The
+    checkpoints are on the model's device (a path's rows are kept on the CPU).
     """
     integer("every", every)
     if integer("steps", steps) % every:
@@ -58,7 +59,7 @@ def train_checkpoints(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr:
         segment -= 1
     checkpoints = [theta]
     for k in range(0, steps, segment):
-        theta = train(model, x, y, lr=lr, steps=segment, progress_bar=False).params[-1]
+        theta = train(model, x, y, lr=lr, steps=segment, progress_bar=False).params[-1].to(theta.device)
         if (k + segment) % every == 0:
             checkpoints.append(theta)
     return checkpoints
@@ -165,9 +166,9 @@ class Result:
     alpha_intercept: float
 
 
-def _network(config: Config, width: int, seed: int) -> MLP:
+def _network(config: Config, width: int, seed: int, device: torch.device) -> MLP:
     return MLP(1, width, 3, activation="relu", parameterization="ntk", weight_var=config.weight_var,
-               bias_var=config.bias_var, seed=seed, dtype=torch.float64)
+               bias_var=config.bias_var, seed=seed, dtype=torch.float64).to(device)
 
 
 def _mse(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -216,10 +217,14 @@ def power_law(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float]:
     return float(slope), float(intercept)
 
 
-def run(config: Config, seed: int = 0) -> Result:
-    """The width sweep, the random functions and the alpha sweep (seeds seed, seed+1, ...)."""
-    x, y = regression_data(config.n)
-    grid = torch.linspace(-config.extent, config.extent, config.grid, dtype=torch.float64)[:, None]
+def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
+    """The width sweep, the random functions and the alpha sweep (seeds seed, seed+1, ...).
+
+    Data and grid made on the CPU, networks initialized on the CPU; both moved to `device`,
+    where everything is trained and measured."""
+    device = check_device(device)
+    x, y = (t.to(device) for t in regression_data(config.n))
+    grid = torch.linspace(-config.extent, config.extent, config.grid, dtype=torch.float64)[:, None].to(device)
     W, S, C = len(config.widths), config.seeds, config.steps // config.every + 1
     sweep = {key: np.empty((W, S, C)) for key in ("weight_change", "distance", "loss", "loss_linear")}
     kappa = np.empty(W)
@@ -227,15 +232,15 @@ def run(config: Config, seed: int = 0) -> Result:
     for i, width in enumerate(progress(config.widths, total=W, desc="widths", enabled=None)):
         curves, curves_linear = [], []
         for s in range(S):
-            model = _network(config, width, seed + s)
+            model = _network(config, width, seed + s, device)
             if s == 0:
                 kappa[i] = inverse_relative_scale(model, x, y, iterations=config.power_iterations)
             record = lazy_run(model, x, y, grid, lr=config.lr, steps=config.steps, every=config.every)
             for key in sweep:
                 sweep[key][i, s] = getattr(record, key)
             with torch.no_grad():
-                curves.append(model(grid)[:, 0].numpy())
-                curves_linear.append(record.linear(grid)[:, 0].numpy())
+                curves.append(model(grid)[:, 0].cpu().numpy())
+                curves_linear.append(record.linear(grid)[:, 0].cpu().numpy())
         if width in config.function_widths:
             trained.append(curves)
             trained_linear.append(curves_linear)
@@ -245,11 +250,11 @@ def run(config: Config, seed: int = 0) -> Result:
     functions = []
     for width in config.function_widths:
         with torch.no_grad():
-            functions.append([_network(config, width, seed + 1000 + j)(grid)[:, 0].numpy()
+            functions.append([_network(config, width, seed + 1000 + j, device)(grid)[:, 0].cpu().numpy()
                               for j in range(config.n_functions)])
     alpha_distance, alpha_change, alpha_kappa = [], [], []
     for alpha in config.alphas:
-        model = Scaled(_network(config, config.alpha_width, seed), alpha)
+        model = Scaled(_network(config, config.alpha_width, seed, device), alpha)  # on the device before wrapping
         alpha_kappa.append(inverse_relative_scale(model, x, y, iterations=config.power_iterations))
         record = lazy_run(model, x, y, grid, lr=config.lr / alpha**2, steps=config.steps, every=config.every)
         alpha_distance.append(record.distance)
@@ -258,7 +263,7 @@ def run(config: Config, seed: int = 0) -> Result:
     alphas = np.asarray(config.alphas)
     large = alphas >= 1
     alpha_slope, alpha_intercept = power_law(alphas[large], alpha_distance[large, -1])
-    return Result(config=config, x=x[:, 0].numpy(), y=y.numpy(), grid=grid[:, 0].numpy(),
+    return Result(config=config, x=x[:, 0].cpu().numpy(), y=y.cpu().numpy(), grid=grid[:, 0].cpu().numpy(),
                   times=config.lr * config.every * np.arange(C), **{k: v for k, v in sweep.items()}, kappa=kappa,
                   weight_slope=weight_slope, weight_intercept=weight_intercept, distance_slope=distance_slope,
                   distance_intercept=distance_intercept, functions=np.asarray(functions),

@@ -22,7 +22,7 @@ import torch
 from sklearn.metrics.pairwise import cosine_similarity
 
 from pathkernel.decomposition import domingos
-from pathkernel.experiments import Presets
+from pathkernel.experiments import Presets, check_device
 from pathkernel.validation import integer
 from pathkernel.kernels import tangent_kernel
 from pathkernel.models import MLP, LinearModel
@@ -113,21 +113,25 @@ def closed_form_weights(params: torch.Tensor, lrs: torch.Tensor, x: torch.Tensor
     """a_i = sum_k lr_k l'_i(w_k) / sum_k lr_k for the affine model with flat parameters
     (weight_1..weight_d, bias) and loss "mse" (l'_i = (f(w, x_i) - y_i) / n). Shape (n,)."""
     d = x.shape[1]
+    params, lrs = params.to(x.device), lrs.to(x.device)
     outputs = params[:-1, :d] @ x.T + params[:-1, d:]
     return (lrs @ (outputs - y) / x.shape[0]) / lrs.sum()
 
 
-def run(config: Config, seed: int = 0) -> Result:
-    """Train the linear model and the MLP at every lr to the same time; decompose both."""
-    x, y = regression_data(config.n, config.d, seed=seed)
+def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
+    """Train the linear model and the MLP at every lr to the same time; decompose both
+    (data drawn on the CPU, computed on `device`)."""
+    device = check_device(device)
+    x, y = (t.to(device) for t in regression_data(config.n, config.d, seed=seed))
     generator = torch.Generator().manual_seed(seed + 1)
-    xq = config.query_scale * torch.randn(config.n_query, config.d, generator=generator, dtype=torch.float64)
+    xq = (config.query_scale * torch.randn(config.n_query, config.d, generator=generator,
+                                           dtype=torch.float64)).to(device)
     rows: dict[str, list] = {k: [] for k in ("steps", "rl", "rm", "ll", "lm", "pmax")}
     for lr in config.lrs:
         steps = max(1, round(config.time / lr))
-        linear = train(LinearModel(config.d, seed=seed, dtype=torch.float64), x, y, lr=lr, steps=steps)
+        linear = train(LinearModel(config.d, seed=seed, dtype=torch.float64).to(device), x, y, lr=lr, steps=steps)
         mlp = train(MLP(config.d, config.width, config.depth, activation=config.activation, seed=seed,
-                        dtype=torch.float64), x, y, lr=lr, steps=steps)
+                        dtype=torch.float64).to(device), x, y, lr=lr, steps=steps)
         dec = domingos(linear, xq, per_sample=lr == config.kernel_lr)
         if lr == config.kernel_lr:
             kernel_path, kernel_dec = linear, dec
@@ -140,18 +144,18 @@ def run(config: Config, seed: int = 0) -> Result:
     augmented = torch.cat([xq, xq.new_ones(config.n_query, 1)], 1), torch.cat([x, x.new_ones(config.n, 1)], 1)
     linear_kernel = xq @ x.T + 1
     weights_closed = closed_form_weights(kernel_path.params, kernel_path.lrs, x, y)
-    path_kernel_closed = kernel_path.lrs.sum() * linear_kernel
+    path_kernel_closed = kernel_path.lrs.sum().to(device) * linear_kernel
     lrs, fitted = np.asarray(config.lrs), np.asarray(config.lrs) <= config.fit_max_lr
     slope = np.polyfit(np.log(lrs[fitted]), np.log(np.asarray(rows["rm"])[fitted]), 1)[0]
     return Result(
         config=config, lrs=lrs, steps=np.asarray(rows["steps"]), mlp_slope=float(slope),
         residual_linear=np.asarray(rows["rl"]), residual_mlp=np.asarray(rows["rm"]),
         loss_linear=np.asarray(rows["ll"]), loss_mlp=np.asarray(rows["lm"]), prediction_max=np.asarray(rows["pmax"]),
-        ntk=tangent_kernel(model, xq, x).numpy(), linear_kernel=linear_kernel.numpy(),
-        ntk_normalized=tangent_kernel(model, xq, x, normalized=True).numpy(),
-        cosine=cosine_similarity(augmented[0].numpy(), augmented[1].numpy()),
-        path_kernel=kernel_dec.path_kernel.numpy(), path_kernel_closed=path_kernel_closed.numpy(),
-        weights=kernel_dec.weights.numpy(), weights_closed=weights_closed.numpy(),
-        prediction=kernel_dec.prediction.numpy(),
-        kernel_machine=(kernel_dec.initial - path_kernel_closed @ weights_closed).numpy(),
+        ntk=tangent_kernel(model, xq, x).cpu().numpy(), linear_kernel=linear_kernel.cpu().numpy(),
+        ntk_normalized=tangent_kernel(model, xq, x, normalized=True).cpu().numpy(),
+        cosine=cosine_similarity(augmented[0].cpu().numpy(), augmented[1].cpu().numpy()),
+        path_kernel=kernel_dec.path_kernel.cpu().numpy(), path_kernel_closed=path_kernel_closed.cpu().numpy(),
+        weights=kernel_dec.weights.cpu().numpy(), weights_closed=weights_closed.cpu().numpy(),
+        prediction=kernel_dec.prediction.cpu().numpy(),
+        kernel_machine=(kernel_dec.initial - path_kernel_closed @ weights_closed).cpu().numpy(),
     )

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from sklearn.kernel_ridge import KernelRidge
 
-from pathkernel.experiments import Presets
+from pathkernel.experiments import Presets, check_device
 from pathkernel.experiments.lazy_training import power_law, regression_data, train_checkpoints
 from pathkernel.functional import progress
 from pathkernel.infinite import infinite_ntk
@@ -100,45 +100,53 @@ class Result:
     regression_intercept: float
 
 
-def _network(config: Config, width: int, activation: str, seed: int) -> MLP:
+def _network(config: Config, width: int, activation: str, seed: int, device: torch.device) -> MLP:
     return MLP(1, width, 3, activation=activation, parameterization="ntk", weight_var=config.weight_var,
-               bias_var=config.bias_var, seed=seed, dtype=torch.float64)
+               bias_var=config.bias_var, seed=seed, dtype=torch.float64).to(device)
 
 
-def kernel_errors(config: Config, activation: str, seed: int = 0) -> np.ndarray:
-    """(W, S) relative Frobenius errors ||K_m - Theta||_F / ||Theta||_F at the widths and seeds."""
-    x = torch.linspace(-1.0, 1.0, config.n_kernel, dtype=torch.float64)[:, None]
+def kernel_errors(config: Config, activation: str, seed: int = 0, *,
+                  device: str | torch.device = "cpu") -> np.ndarray:
+    """(W, S) relative Frobenius errors ||K_m - Theta||_F / ||Theta||_F at the widths and seeds
+    (inputs made on the CPU, kernels computed on `device`)."""
+    device = check_device(device)
+    x = torch.linspace(-1.0, 1.0, config.n_kernel, dtype=torch.float64)[:, None].to(device)
     limit = infinite_ntk(x, depth=3, activation=activation, weight_var=config.weight_var, bias_var=config.bias_var)
     errors = np.empty((len(config.widths), config.seeds))
     for i, width in enumerate(config.widths):
         for s in range(config.seeds):
-            K = tangent_kernel(_network(config, width, activation, seed + s), x)
+            K = tangent_kernel(_network(config, width, activation, seed + s, device), x)
             errors[i, s] = float(torch.linalg.matrix_norm(K - limit) / torch.linalg.matrix_norm(limit))
     return errors
 
 
-def run(config: Config, seed: int = 0) -> Result:
-    """The kernel-convergence sweep, then the analytic kernel regression against trained networks."""
+def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
+    """The kernel-convergence sweep, then the analytic kernel regression against trained networks.
+
+    Inputs made on the CPU; networks, empirical and analytic kernels computed on `device`; the
+    eigendecomposition of the analytic flow and KernelRidge (numpy, scikit-learn) on the CPU."""
+    device = check_device(device)
     widths = np.asarray(config.widths, dtype=float)
-    kernel_error = np.stack([kernel_errors(config, activation, seed) for activation in ACTIVATIONS])
+    kernel_error = np.stack([kernel_errors(config, activation, seed, device=device) for activation in ACTIVATIONS])
     fits = np.array([power_law(widths, errors.mean(1)) for errors in kernel_error])
-    x, y = regression_data(config.n)
-    grid = torch.linspace(-config.extent, config.extent, config.grid, dtype=torch.float64)[:, None]
+    x, y = (t.to(device) for t in regression_data(config.n))
+    grid = torch.linspace(-config.extent, config.extent, config.grid, dtype=torch.float64)[:, None].to(device)
     ntk = dict(depth=3, activation="relu", weight_var=config.weight_var, bias_var=config.bias_var)
-    theta_train, theta_cross = infinite_ntk(x, **ntk).numpy(), infinite_ntk(grid, x, **ntk).numpy()
+    theta_train, theta_cross = infinite_ntk(x, **ntk).cpu().numpy(), infinite_ntk(grid, x, **ntk).cpu().numpy()
     time = config.lr * config.steps
-    analytic = flow_prediction(theta_cross, theta_train, -y.numpy(), time)
-    ridge = KernelRidge(alpha=config.ridge, kernel="precomputed").fit(theta_train, y.numpy())
+    analytic = flow_prediction(theta_cross, theta_train, -y.cpu().numpy(), time)
+    ridge = KernelRidge(alpha=config.ridge, kernel="precomputed").fit(theta_train, y.cpu().numpy())
     networks = np.empty((len(config.regression_widths), config.regression_seeds, config.grid))
     runs = [(i, width, s) for i, width in enumerate(config.regression_widths) for s in range(config.regression_seeds)]
     for i, width, s in progress(runs, total=len(runs), desc="networks", enabled=None):
-        model = Scaled(_network(config, width, "relu", seed + s), 1.0)
+        model = Scaled(_network(config, width, "relu", seed + s, device), 1.0)
         train_checkpoints(model, x, y, lr=config.lr, steps=config.steps, every=config.steps)
         with torch.no_grad():
-            networks[i, s] = model(grid)[:, 0].numpy()
+            networks[i, s] = model(grid)[:, 0].cpu().numpy()
     network_error = np.sqrt(((networks - analytic) ** 2).mean(2))
     slope, intercept = power_law(np.asarray(config.regression_widths, dtype=float), network_error.mean(1))
     return Result(config=config, activations=ACTIVATIONS, kernel_error=kernel_error, kernel_slope=fits[:, 0],
-                  kernel_intercept=fits[:, 1], x=x[:, 0].numpy(), y=y.numpy(), grid=grid[:, 0].numpy(), time=time,
+                  kernel_intercept=fits[:, 1], x=x[:, 0].cpu().numpy(), y=y.cpu().numpy(),
+                  grid=grid[:, 0].cpu().numpy(), time=time,
                   analytic=analytic, kernel_regression=ridge.predict(theta_cross), networks=networks,
                   network_error=network_error, regression_slope=slope, regression_intercept=intercept)

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.optimize
 import torch
 
-from pathkernel.experiments import Presets
+from pathkernel.experiments import Presets, check_device
 from pathkernel.experiments.lazy_training import power_law
 from pathkernel.functional import flat_function
 from pathkernel.kernels import tangent_kernel
@@ -146,29 +146,34 @@ def _toy(config: Config) -> dict[str, np.ndarray]:
     return {"w": w, **{k: np.asarray(v) for k, v in out.items()}}
 
 
-def run(config: Config, seed: int = 0) -> Result:
-    """The toy's curves and losses, then the two-point network for each alpha (same initialization)."""
+def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
+    """The toy's curves and losses, then the two-point network for each alpha (same initialization).
+
+    The toy is numpy; the networks are initialized on the CPU and trained on `device`, and the
+    kernel-regime ODE (scipy) is solved on the CPU."""
+    device = check_device(device)
     toy_result = _toy(config)
-    x = torch.tensor(config.x, dtype=torch.float64)[:, None]
-    y = torch.tensor(config.y, dtype=torch.float64)
+    x = torch.tensor(config.x, dtype=torch.float64, device=device)[:, None]
+    y = torch.tensor(config.y, dtype=torch.float64, device=device)
     checkpoints = np.unique(np.linspace(0, config.steps, config.kernels).round().astype(int))
     outputs, kernels = [], []
     for alpha in config.alphas:
         network = MLP(1, config.width, 3, activation="relu", parameterization="ntk", weight_var=config.weight_var,
-                      bias_var=config.bias_var, seed=seed, dtype=torch.float64)
-        model = Scaled(network, alpha)
+                      bias_var=config.bias_var, seed=seed, dtype=torch.float64).to(device)
+        model = Scaled(network, alpha)  # on the device before wrapping: Scaled's copy of w0 too
         path = train(model, x, y, lr=config.lr / alpha**2, steps=config.steps, progress_bar=False)
         f = flat_function(model)
+        params = path.params.to(device)
         with torch.no_grad():
-            outputs.append(torch.stack([f(theta, x)[:, 0] for theta in path.params]).numpy())
-        kernels.append(np.stack([tangent_kernel(network, x, params=path.params[k]).numpy() for k in checkpoints]))
+            outputs.append(torch.stack([f(theta, x)[:, 0] for theta in params]).cpu().numpy())
+        kernels.append(np.stack([tangent_kernel(network, x, params=params[k]).cpu().numpy() for k in checkpoints]))
     outputs, kernels = np.stack(outputs), np.stack(kernels)
     K0 = kernels[0, 0]  # the same initialization for every alpha
     times = config.lr * np.arange(config.steps + 1)
-    u0 = -y.numpy()
+    u0 = -y.cpu().numpy()
     ode = flow_residuals(K0, u0, times)
     gd_linear = gd_residuals(K0, u0, lr=config.lr, steps=config.steps)
-    residuals = outputs - y.numpy()
+    residuals = outputs - y.cpu().numpy()
     ode_gap = np.linalg.norm(residuals - ode, axis=2).max(1)
     linear_gap = np.linalg.norm(residuals - gd_linear, axis=2).max(1)
     alphas = np.asarray(config.alphas)
@@ -177,7 +182,8 @@ def run(config: Config, seed: int = 0) -> Result:
     change = np.linalg.norm(kernels[:, -1] - kernels[:, 0], axis=(1, 2)) / np.linalg.norm(kernels[:, 0], axis=(1, 2))
     return Result(config=config, toy_w=toy_result["w"], toy_f=toy_result["f"], toy_linear=toy_result["linear"], toy_loss=toy_result["loss"],
                   toy_loss_linear=toy_result["loss_linear"], toy_minimum=toy_result["minimum"],
-                  toy_minimum_linear=toy_result["minimum_linear"], x=x[:, 0].numpy(), y=y.numpy(), times=times,
+                  toy_minimum_linear=toy_result["minimum_linear"], x=x[:, 0].cpu().numpy(), y=y.cpu().numpy(),
+                  times=times,
                   outputs=outputs, kernel_steps=checkpoints, kernels=kernels, ode=ode, gd_linear=gd_linear,
                   ode_gap=ode_gap, linear_gap=linear_gap,
                   discretization_gap=float(np.linalg.norm(gd_linear - ode, axis=1).max()),

@@ -21,7 +21,7 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from pathkernel.data.planar1d import omega, omega_all, prefix_parity
-from pathkernel.experiments import Presets
+from pathkernel.experiments import Presets, check_device
 from pathkernel.functional import flat_parameters, progress
 from pathkernel.kernels import tangent_kernel
 from pathkernel.parity_net import ParityNet
@@ -149,7 +149,7 @@ def perturbed(model: ParityNet, sigma: float, seed: int) -> ParityNet:
     """Set the model's parameters to w* + sigma * eps, eps ~ N(0, I) seeded; returns the model."""
     model.set_exact_weights()
     theta = flat_parameters(model)
-    eps = torch.randn(theta.shape, generator=torch.Generator().manual_seed(seed), dtype=theta.dtype)
+    eps = torch.randn(theta.shape, generator=torch.Generator().manual_seed(seed), dtype=theta.dtype).to(theta.device)
     torch.nn.utils.vector_to_parameters(theta + sigma * eps, model.parameters())
     return model
 
@@ -172,7 +172,7 @@ def level_maps(model: ParityNet, x: torch.Tensor) -> tuple[np.ndarray, np.ndarra
     p = model.levels
     s = [x] + [captured[f"s{m}"][0, 0] for m in range(p)]
     t = [captured[f"t{m}"][0, 0] for m in range(p)] + [captured[f"s{p - 1}"][0, 0]]
-    widen = lambda rows: np.stack([row.numpy().repeat(2**m) for m, row in enumerate(rows)])  # noqa: E731
+    widen = lambda rows: np.stack([row.cpu().numpy().repeat(2**m) for m, row in enumerate(rows)])  # noqa: E731
     return widen(s), widen(t)
 
 
@@ -207,7 +207,7 @@ def train_together(models: list[ParityNet], x: torch.Tensor, y: torch.Tensor, co
         loss = 0.5 * (forward(params, buffers, x) - y).pow(2).sum(-1).mean(-1)
         loss.sum().backward()
         optimizer.step()
-        losses[:, step] = loss.detach().numpy()
+        losses[:, step] = loss.detach().cpu().numpy()
     with torch.no_grad():
         for g, model in enumerate(models):
             for name, p in model.named_parameters():
@@ -215,20 +215,26 @@ def train_together(models: list[ParityNet], x: torch.Tensor, y: torch.Tensor, co
     return losses
 
 
-def run(config: Config, seed: int = 0) -> Result:
-    """All scenarios, seeds seed, seed + 1, ..., seed + seeds - 1 (one training set per seed)."""
+def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
+    """All scenarios, seeds seed, seed + 1, ..., seed + seeds - 1 (one training set per seed).
+
+    Sequences drawn and networks initialized (and perturbed) on the CPU, then moved to
+    `device`, where they are trained and scored."""
+    device = check_device(device)
     n, dtype = config.n, torch.float64
-    sets = evaluation_sets(config, seed)
+    sets = [(x.to(device), y.to(device)) for x, y in evaluation_sets(config, seed)]
     seeds = list(range(seed, seed + config.seeds))
     S, R = len(config.sigmas), config.seeds
     x = torch.stack([omega(n, config.k_train, config.n_train, seed=s) for s in seeds])
     y = prefix_parity(x.reshape(-1, n)).reshape(x.shape)
+    x, y = x.to(device), y.to(device)
     noisy = [(sigma, s) for sigma in config.sigmas for s in seeds]
-    exact_arch = [ParityNet(n, exact=False, seed=s, dtype=dtype) for s in seeds]
-    exact_arch += [perturbed(ParityNet(n, dtype=dtype), sigma, seed=s) for sigma, s in noisy]
-    wide = [perturbed(ParityNet(n, kernel_size=config.wide_kernel, dtype=dtype), sigma, seed=s) for sigma, s in noisy]
-    extra = [ParityNet(n, exact=False, width=config.extra_width, extra_convs=config.extra_convs, seed=s, dtype=dtype)
-             for s in seeds]
+    exact_arch = [ParityNet(n, exact=False, seed=s, dtype=dtype).to(device) for s in seeds]
+    exact_arch += [perturbed(ParityNet(n, dtype=dtype), sigma, seed=s).to(device) for sigma, s in noisy]
+    wide = [perturbed(ParityNet(n, kernel_size=config.wide_kernel, dtype=dtype), sigma, seed=s).to(device)
+            for sigma, s in noisy]
+    extra = [ParityNet(n, exact=False, width=config.extra_width, extra_convs=config.extra_convs, seed=s,
+                       dtype=dtype).to(device) for s in seeds]
     init_error = np.stack([pixel_errors(model, sets) for model in exact_arch[R::R]])
     data_of = {"exact": (x.repeat(S + 1, 1, 1), y.repeat(S + 1, 1, 1)), "wide": (x.repeat(S, 1, 1), y.repeat(S, 1, 1)),
                "extra": (x, y)}
@@ -247,6 +253,6 @@ def run(config: Config, seed: int = 0) -> Result:
                   random_error=errors["exact"][:R], random_loss=losses["exact"][:R], extra_error=errors["extra"],
                   extra_loss=losses["extra"], noise_error=noise_error, noise_exact=(noise_error == 0).all(axis=2),
                   wide_error=wide_error, wide_exact=(wide_error == 0).all(axis=2), init_error=init_error,
-                  parameters=parameters, sharpness=sharpness(ParityNet(n, dtype=dtype), x[0]),
-                  example=x[0, 0].numpy(), **dict(zip(("block_parity", "prefix_levels"),
-                                                      level_maps(ParityNet(n, dtype=dtype), x[0, 0]))))
+                  parameters=parameters, sharpness=sharpness(ParityNet(n, dtype=dtype).to(device), x[0]),
+                  example=x[0, 0].cpu().numpy(), **dict(zip(("block_parity", "prefix_levels"),
+                                                            level_maps(ParityNet(n, dtype=dtype).to(device), x[0, 0]))))

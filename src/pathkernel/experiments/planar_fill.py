@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from pathkernel.data.planar2d import boundary, fill_flood, fill_parity, random_shape
-from pathkernel.experiments import Presets
+from pathkernel.experiments import Presets, check_device
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,12 @@ def rectangle(size: int, top: int, left: int, height: int, width: int) -> np.nda
     return image
 
 
-def run(config: Config, seed: int = 0) -> Result:
-    """Fill the boundaries of `n_shapes` random shapes both ways and score them."""
+def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
+    """Fill the boundaries of `n_shapes` random shapes both ways and score them.
+
+    numpy and scipy only: `device` is checked (the signature every experiment shares), the
+    computation stays on the CPU."""
+    check_device(device)
     wrong, wrong_thin, area, flood_ok = [], [], [], []
     for k in range(config.n_shapes):
         shape = random_shape(config.size, seed=seed * config.n_shapes + k)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from pathkernel.data import halfspace
-from pathkernel.experiments import Presets
+from pathkernel.experiments import Presets, check_device
 from pathkernel.experiments.ball_sphere import box_grid
 from pathkernel.functional import flat_function
 from pathkernel.models import MLP
@@ -169,48 +169,53 @@ class Result:
     euclidean_band_homogeneity: float
 
 
-def run(config: Config, seed: int = 0) -> Result:
-    """Train the network and score its tangent-kernel neighbourhoods along the path."""
+def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
+    """Train the network and score its tangent-kernel neighbourhoods along the path. Data,
+    queries and probes drawn on the CPU, then everything computed on `device` (the Euclidean
+    neighbours by scikit-learn on the CPU)."""
+    device = check_device(device)
     u, v = frame(config.angle)
-    x, y = halfspace(config.n, direction=u, seed=seed)
-    model = MLP(2, config.width, config.depth, activation=config.activation, seed=seed, dtype=torch.float64)
+    x, y = (t.to(device) for t in halfspace(config.n, direction=u, seed=seed))
+    model = MLP(2, config.width, config.depth, activation=config.activation, seed=seed,
+                dtype=torch.float64).to(device)
     path = train(model, x, y, lr=config.lr, steps=config.steps)
     gx, gy, grid = box_grid(1.0, config.grid)
     f = flat_function(model)
     with torch.no_grad():
-        on_grid = model(grid)[:, 0].numpy()
+        on_grid = model(grid.to(device))[:, 0].cpu().numpy()
     coords = torch.tensor(config.queries, dtype=torch.float64)
-    queries = coords[:, :1] * u + coords[:, 1:] * v
+    queries = (coords[:, :1] * u + coords[:, 1:] * v).to(device)
     _, _, probes = box_grid(config.probe_extent, config.probe)
+    probes, u, v = probes.to(device), u.to(device), v.to(device)
     probe_labels = torch.where(probes @ u >= 0, 1.0, -1.0).double()
     band = (probes @ u).abs() < config.band
-    near_euclid = euclidean_neighbours(queries, x, config.k)
-    probe_euclid = euclidean_neighbours(probes, x, config.k)
+    near_euclid = euclidean_neighbours(queries, x, config.k).to(device)
+    probe_euclid = euclidean_neighbours(probes, x, config.k).to(device)
     evenly = np.linspace(0, config.steps, config.checkpoints).round().astype(int)
     checkpoints = sorted({int(s) for s in evenly} | set(config.snapshots))
     scores: dict[int, tuple[torch.Tensor, torch.Tensor, float]] = {}
     for step in checkpoints:
-        theta = path.params[step]
+        theta = path.params[step].to(device)
         near = kernel_neighbours(model, probes, x, config.k, params=theta)
         with torch.no_grad():
             acc = (torch.sign(f(theta, x)[:, 0]) == y).double().mean().item()
         scores[step] = (label_homogeneity(near, y, probe_labels), anisotropy(probes, x, near, u), acc)
     euclidean_homogeneity = label_homogeneity(probe_euclid, y, probe_labels)
-    near_snapshots = torch.stack([kernel_neighbours(model, queries, x, config.k, params=path.params[s])
+    near_snapshots = torch.stack([kernel_neighbours(model, queries, x, config.k, params=path.params[s].to(device))
                                   for s in config.snapshots])
     return Result(
-        config=config, x=x.numpy(), y=y.numpy(), direction=u.numpy(), accuracy=scores[config.steps][2],
-        final_loss=path.losses[-1].item(), grid_x=gx, grid_y=gy,
+        config=config, x=x.cpu().numpy(), y=y.cpu().numpy(), direction=u.cpu().numpy(),
+        accuracy=scores[config.steps][2], final_loss=path.losses[-1].item(), grid_x=gx, grid_y=gy,
         grid_network=on_grid.reshape(config.grid, config.grid), snapshot_steps=np.asarray(config.snapshots),
-        queries=queries.numpy(), kernel_neighbours=near_snapshots.numpy(), euclidean_neighbours=near_euclid.numpy(),
-        jaccard=jaccard(near_snapshots[-1], near_euclid).numpy(),
-        query_anisotropy=torch.stack([anisotropy(queries, x, near, u) for near in near_snapshots]).numpy(),
-        euclidean_query_anisotropy=anisotropy(queries, x, near_euclid, u).numpy(), probes=probes.numpy(),
-        probe_labels=probe_labels.numpy(), probe_offset=(probes @ u).numpy(),
-        probe_anisotropy=np.stack([scores[s][1].numpy() for s in config.snapshots]),
-        euclidean_anisotropy=anisotropy(probes, x, probe_euclid, u).numpy(),
-        probe_homogeneity=np.stack([scores[s][0].numpy() for s in config.snapshots]),
-        euclidean_homogeneity=euclidean_homogeneity.numpy(),
+        queries=queries.cpu().numpy(), kernel_neighbours=near_snapshots.cpu().numpy(),
+        euclidean_neighbours=near_euclid.cpu().numpy(), jaccard=jaccard(near_snapshots[-1], near_euclid).cpu().numpy(),
+        query_anisotropy=torch.stack([anisotropy(queries, x, near, u) for near in near_snapshots]).cpu().numpy(),
+        euclidean_query_anisotropy=anisotropy(queries, x, near_euclid, u).cpu().numpy(),
+        probes=probes.cpu().numpy(), probe_labels=probe_labels.cpu().numpy(), probe_offset=(probes @ u).cpu().numpy(),
+        probe_anisotropy=np.stack([scores[s][1].cpu().numpy() for s in config.snapshots]),
+        euclidean_anisotropy=anisotropy(probes, x, probe_euclid, u).cpu().numpy(),
+        probe_homogeneity=np.stack([scores[s][0].cpu().numpy() for s in config.snapshots]),
+        euclidean_homogeneity=euclidean_homogeneity.cpu().numpy(),
         checkpoint_steps=np.asarray(checkpoints),
         homogeneity_curve=np.asarray([scores[s][0].mean().item() for s in checkpoints]),
         anisotropy_curve=np.asarray([scores[s][1].log().mean().exp().item() for s in checkpoints]),

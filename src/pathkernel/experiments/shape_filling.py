@@ -23,7 +23,7 @@ from PIL import Image
 
 from pathkernel.data import shapes_ood
 from pathkernel.data.planar2d import boundary, fill_depth, fill_flood, fill_parity, lanczos_downsample
-from pathkernel.experiments import Presets
+from pathkernel.experiments import Presets, check_device
 from pathkernel.segmentation import LOSSES, OPTIMIZERS, History, iou, predict, rim, train_segmentation
 from pathkernel.unet import UNet
 
@@ -207,8 +207,10 @@ def run(config: Config, seed: int = 0, *, checkpoint: str | Path | None = None,
     the book run on the CPU.
 
     Data seeds: training set 3 seed, test set 3 seed + 1, each suite 3 seed + 2 (disjoint
-    shape seeds by `shapes_ood.dataset`); the U-Net is initialized with `seed`.
+    shape seeds by `shapes_ood.dataset`); the U-Net is initialized with `seed`. The data is
+    drawn and the U-Net initialized on the CPU; predictions come back to the CPU for scoring.
     """
+    device = check_device(device)
     x_train, y_train, _ = shapes_ood.dataset("training", 0, config.n_train, config.size, seed=3 * seed)
     x_test, y_test, _ = shapes_ood.dataset("training", 0, config.n_test, config.size, seed=3 * seed + 1)
     model = UNet(scales=config.scales, width=config.width, max_width=config.max_width, seed=seed)

@@ -27,7 +27,7 @@ from scipy.stats import rankdata
 
 from pathkernel.data import ball_sphere
 from pathkernel.decomposition import Decomposition, domingos
-from pathkernel.experiments import Presets
+from pathkernel.experiments import Presets, check_device
 from pathkernel.experiments.discrete_theorem import query_points
 from pathkernel.functional import progress
 from pathkernel.models import MLP
@@ -198,13 +198,14 @@ def train_path(
     momentum: float | None = None,
     batch_size: int | None = None,
 ) -> TrainingPath:
-    """Train a fresh MLP (initialized by `init_seed`) with `optimizer` at learning rate `lr`.
+    """Train a fresh MLP (initialized by `init_seed` on the CPU, trained on x's device) with
+    `optimizer` at learning rate `lr`.
 
     "gd" is full batch; the others use `batch_size` (default config.batch_size) with the
     mini-batch order of `batch_seed`; `momentum` overrides config.momentum.
     """
     model = MLP(x.shape[1], config.width, config.depth, activation=config.activation, seed=init_seed,
-                dtype=x.dtype)
+                dtype=x.dtype).to(x.device)
     kwargs: dict[str, object] = {}
     if optimizer != "gd":
         kwargs["batch_size"] = config.batch_size if batch_size is None else batch_size
@@ -285,28 +286,28 @@ def _expectation_study(config: Config, x: torch.Tensor, y: torch.Tensor, xq: tor
     for s in progress(range(config.seeds), total=config.seeds, desc="SGD seeds", enabled=None):
         path = train_path(config, x, y, "sgd", lr, steps, init_seed=seed, batch_seed=seed * config.seeds + s)
         plain = domingos(path, xq)
-        prediction.append(plain.prediction.numpy())
-        rhs.append(plain.rhs.numpy())
-        rhs_exact.append(domingos(path, xq, exact=True, nodes=config.nodes).rhs.numpy())
+        prediction.append(plain.prediction.cpu().numpy())
+        rhs.append(plain.rhs.cpu().numpy())
+        rhs_exact.append(domingos(path, xq, exact=True, nodes=config.nodes).rhs.cpu().numpy())
         local = domingos(path, queries, per_sample=True)
-        kernels.append(local.path_kernel.numpy())
-        contributions.append(local.per_sample.numpy())
-        local_prediction.append(local.prediction.numpy())
-    initial = local.initial.numpy()
+        kernels.append(local.path_kernel.cpu().numpy())
+        contributions.append(local.per_sample.cpu().numpy())
+        local_prediction.append(local.prediction.cpu().numpy())
+    initial = local.initial.cpu().numpy()
     prediction, rhs, rhs_exact = np.stack(prediction), np.stack(rhs), np.stack(rhs_exact)
     counts = 2 ** np.arange(int(np.log2(config.seeds // 4)) + 1)
     gd = train_path(config, x, y, "gd", lr, steps, init_seed=seed, batch_seed=seed)
     mc_error = block_mean_error(prediction, counts)
     return dict(
         seed_prediction=prediction, seed_rhs=rhs, seed_rhs_exact=rhs_exact,
-        gd_prediction=domingos(gd, xq).prediction.numpy(),
+        gd_prediction=domingos(gd, xq).prediction.cpu().numpy(),
         seed_counts=counts, mc_error=mc_error, mc_slope=fit_order(counts, mc_error, counts.max())[0],
         mc_standard_error=np.sqrt(np.mean(prediction.var(0, ddof=1))) / np.sqrt(counts),
         block_residual=block_rms(prediction - rhs, counts), block_residual_exact=block_rms(prediction - rhs_exact, counts),
         expected_path_kernel=np.mean(kernels, 0), expected_contribution=np.mean(contributions, 0),
         expected_initial=initial, expected_machine=initial + np.mean(contributions, 0).sum(1),
         expected_prediction=np.mean(local_prediction, 0),
-        gd_contribution=domingos(gd, queries, per_sample=True).per_sample.numpy(),
+        gd_contribution=domingos(gd, queries, per_sample=True).per_sample.cpu().numpy(),
     )
 
 
@@ -318,7 +319,7 @@ def _comparison_study(config: Config, x: torch.Tensor, y: torch.Tensor, queries:
         paths[optimizer] = train_path(config, x, y, optimizer, lr, config.compare_steps, init_seed=seed,
                                       batch_seed=seed)
         decs[optimizer] = domingos(paths[optimizer], queries, exact=True, per_sample=True, nodes=config.nodes)
-    contribution = np.stack([decs[o].per_sample.numpy() for o in OPTIMIZERS])
+    contribution = np.stack([decs[o].per_sample.cpu().numpy() for o in OPTIMIZERS])
     special = {
         "sgd, batch = n -> gd": (dict(optimizer="sgd", batch_size=config.n), "gd"),
         "momentum 0, batch = n -> gd": (dict(optimizer="momentum", momentum=0.0, batch_size=config.n), "gd"),
@@ -333,24 +334,28 @@ def _comparison_study(config: Config, x: torch.Tensor, y: torch.Tensor, queries:
         params.append((path.params - paths[reference].params).abs().max().item())
         contributions.append((dec.per_sample - decs[reference].per_sample).abs().max().item())
     return dict(
-        contribution=contribution, path_kernel=np.stack([decs[o].path_kernel.numpy() for o in OPTIMIZERS]),
-        prediction=np.stack([decs[o].prediction.numpy() for o in OPTIMIZERS]),
-        initial=np.stack([decs[o].initial.numpy() for o in OPTIMIZERS]),
+        contribution=contribution, path_kernel=np.stack([decs[o].path_kernel.cpu().numpy() for o in OPTIMIZERS]),
+        prediction=np.stack([decs[o].prediction.cpu().numpy() for o in OPTIMIZERS]),
+        initial=np.stack([decs[o].initial.cpu().numpy() for o in OPTIMIZERS]),
         compare_loss=np.asarray([paths[o].losses[-1].item() for o in OPTIMIZERS]),
         spearman=rank_correlations(contribution),
-        spearman_within=np.mean([rank_correlations(contribution[:, :, y.numpy() == label]) for label in (-1, 1)], 0),
+        spearman_within=np.mean([rank_correlations(contribution[:, :, y.cpu().numpy() == label])
+                                 for label in (-1, 1)], 0),
         recovery_names=tuple(special),
         recovery_params=np.asarray(params), recovery_contribution=np.asarray(contributions),
     )
 
 
-def run(config: Config, seed: int = 0) -> Result:
-    """The three studies on the ball/sphere task of `seed` (data, theta_0 and batch orders)."""
-    x, y = ball_sphere(config.n, seed=seed)
-    xq = query_points(config.n_query, config.query_radius, seed + 1)
-    queries = torch.tensor(config.queries, dtype=x.dtype)
+def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
+    """The three studies on the ball/sphere task of `seed` (data, theta_0 and batch orders).
+
+    Data drawn on the CPU, then the data and every network computed on `device`."""
+    device = check_device(device)
+    x, y = (t.to(device) for t in ball_sphere(config.n, seed=seed))
+    xq = query_points(config.n_query, config.query_radius, seed + 1).to(device)
+    queries = torch.tensor(config.queries, dtype=x.dtype, device=device)
     return Result(
-        config=config, optimizers=OPTIMIZERS, x=x.numpy(), y=y.numpy(), queries=queries.numpy(),
+        config=config, optimizers=OPTIMIZERS, x=x.cpu().numpy(), y=y.cpu().numpy(), queries=queries.cpu().numpy(),
         **_residual_study(config, x, y, xq, seed),
         **_expectation_study(config, x, y, xq, queries, seed),
         **_comparison_study(config, x, y, queries, seed),

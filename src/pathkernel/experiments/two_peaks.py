@@ -31,7 +31,7 @@ from sklearn.metrics import silhouette_score
 
 from pathkernel.data.planar1d import centre_label, fill, omega_all, peak_positions, two_peaks
 from pathkernel.decomposition import domingos
-from pathkernel.experiments import Presets
+from pathkernel.experiments import Presets, check_device
 from pathkernel.functional import flat_function
 from pathkernel.kernels import tangent_features
 from pathkernel.models import MLP
@@ -167,8 +167,8 @@ def shared_peaks(peaks_a: torch.Tensor, peaks_b: torch.Tensor) -> torch.Tensor:
 def neighbours_without_self(index: torch.Tensor, train_index: torch.Tensor, k: int) -> torch.Tensor:
     """Drop each query from its own neighbour list (queries are all inputs, index (N, k + 1)
     into the training points) and keep k: (N, k)."""
-    own = torch.full((index.shape[0],), -1, dtype=torch.long)
-    own[train_index] = torch.arange(len(train_index))
+    own = torch.full((index.shape[0],), -1, dtype=torch.long, device=index.device)
+    own[train_index.to(index.device)] = torch.arange(len(train_index), device=index.device)
     keep = index != own[:, None]
     return torch.stack([row[mask][:k] for row, mask in zip(index, keep)])
 
@@ -178,30 +178,36 @@ def neighbour_scores(neighbours: torch.Tensor, peaks: torch.Tensor, labels: torc
     """(k,) fractions of the first 1..k neighbours sharing exactly one peak / the label with their query."""
     one = (shared_peaks(peaks[:, None, :], peaks[train_index][neighbours]) == 1).double()
     same = (labels[train_index][neighbours] == labels[:, None]).double()
-    k = torch.arange(1, neighbours.shape[1] + 1)
-    return (one.cumsum(1) / k).mean(0).numpy(), (same.cumsum(1) / k).mean(0).numpy()
+    k = torch.arange(1, neighbours.shape[1] + 1, device=one.device)
+    return (one.cumsum(1) / k).mean(0).cpu().numpy(), (same.cumsum(1) / k).mean(0).cpu().numpy()
 
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> float:
-    """Fraction of sign(f(x)) equal to the -1/+1 target: x (N, n), target (N,), model output (N, 1)."""
+    """Fraction of sign(f(x)) equal to the -1/+1 target: x (N, n), target (N,), model output (N, 1);
+    x and target on the model's device."""
     with torch.no_grad():
         return (torch.sign(model(x)[:, 0]) == target).double().mean().item()
 
 
-def _two_peak_part(config: Config, seed: int) -> dict:
+def _two_peak_part(config: Config, seed: int, device: torch.device) -> dict:
+    """The network, its kernel and features on `device`; the peak bookkeeping, the Euclidean
+    distances and neighbours, t-SNE and silhouettes on the CPU."""
     x, labels = two_peaks(config.n)
     target = 2 * labels - 1
     train_index = torch.from_numpy(np.sort(np.random.default_rng(seed).permutation(len(x))[: config.n_train]))
     unseen = torch.ones(len(x), dtype=torch.bool)
     unseen[train_index] = False
-    model = MLP(config.n, config.width, config.depth, activation=config.activation, seed=seed, dtype=x.dtype)
-    path = train(model, x[train_index], target[train_index], lr=config.lr, steps=config.steps)
-    features = tangent_features(model, x).numpy()
+    x_device, target_device, unseen_device = x.to(device), target.to(device), unseen.to(device)
+    x_train, target_train = x_device[train_index.to(device)], target_device[train_index.to(device)]
+    model = MLP(config.n, config.width, config.depth, activation=config.activation, seed=seed,
+                dtype=x.dtype).to(device)
+    path = train(model, x_train, target_train, lr=config.lr, steps=config.steps)
+    features = tangent_features(model, x_device).cpu().numpy()
     embedding = TSNE(perplexity=config.perplexity, init="pca", random_state=seed).fit_transform(features)
     peaks = peak_positions(x)
     group = peak_groups(peaks, config.n)
     k = config.k_max
-    ntk = neighbours_without_self(kernel_neighbours(model, x, x[train_index], k + 1), train_index, k)
+    ntk = neighbours_without_self(kernel_neighbours(model, x_device, x_train, k + 1).cpu(), train_index, k)
     euclid = neighbours_without_self(euclidean_neighbours(x, x[train_index], k + 1), train_index, k)
     distance = torch.cdist(x, x[train_index])
     distance[train_index, torch.arange(len(train_index))] = np.inf
@@ -209,8 +215,9 @@ def _two_peak_part(config: Config, seed: int) -> dict:
     euclid_one, euclid_same = neighbour_scores(euclid, peaks, labels, train_index)
     return dict(
         x=x.numpy(), filled=fill(x).numpy(), labels=labels.numpy(), peaks=peaks.numpy(), group=group, train_index=train_index.numpy(),
-        losses=path.losses.numpy(), train_accuracy=accuracy(model, x[train_index], target[train_index]),
-        all_accuracy=accuracy(model, x, target), unseen_accuracy=accuracy(model, x[unseen], target[unseen]),
+        losses=path.losses.cpu().numpy(), train_accuracy=accuracy(model, x_train, target_train),
+        all_accuracy=accuracy(model, x_device, target_device),
+        unseen_accuracy=accuracy(model, x_device[unseen_device], target_device[unseen_device]),
         embedding=embedding, silhouette_class=float(silhouette_score(embedding, labels.numpy())),
         silhouette_group=float(silhouette_score(embedding, group)),
         silhouette_class_features=float(silhouette_score(features, labels.numpy(), metric="cosine")),
@@ -219,20 +226,23 @@ def _two_peak_part(config: Config, seed: int) -> dict:
     )
 
 
-def _multi_peak_part(config: Config, seed: int) -> dict:
+def _multi_peak_part(config: Config, seed: int, device: torch.device) -> dict:
+    """Inputs, labels and the split drawn on the CPU; training, accuracies and decompositions on `device`."""
     x = omega_all(config.multi_n, config.multi_k)
     target = 2 * centre_label(x) - 1
     order = torch.from_numpy(np.random.default_rng(seed).permutation(len(x)))
+    x, target, order = x.to(device), target.to(device), order.to(device)
     train_index, unseen = order[: config.multi_train], order[config.multi_train:]
     queries = x[unseen[: config.decomposition_queries]]
     rows: dict[str, list] = {k: [] for k in ("steps", "train", "unseen", "residual", "first", "gap", "prediction")}
     for name, lr, steps in (("gd", config.gd_lr, config.gd_steps), ("adam", config.adam_lr, config.adam_steps)):
-        model = MLP(config.multi_n, config.width, config.depth, activation=config.activation, seed=seed, dtype=x.dtype)
+        model = MLP(config.multi_n, config.width, config.depth, activation=config.activation, seed=seed,
+                    dtype=x.dtype).to(device)
         path = train(model, x[train_index], target[train_index], lr=lr, steps=steps, optimizer=name)
         f = flat_function(model)
         checkpoints = np.linspace(0, steps, config.checkpoints).round().astype(int)
         with torch.no_grad():
-            signs = [torch.sign(f(path.params[k], x)[:, 0]) == target for k in checkpoints]
+            signs = [torch.sign(f(path.params[k].to(device), x)[:, 0]) == target for k in checkpoints]
         rows["steps"].append(checkpoints)
         rows["train"].append([s[train_index].double().mean().item() for s in signs])
         rows["unseen"].append([s[unseen].double().mean().item() for s in signs])
@@ -241,13 +251,16 @@ def _multi_peak_part(config: Config, seed: int) -> dict:
         rows["residual"].append(exact.residual.abs().max().item())
         rows["first"].append(first_order.residual.abs().max().item())
         rows["gap"].append((exact.per_sample.sum(1) - (exact.rhs - exact.initial)).abs().max().item())
-        rows["prediction"].append(exact.prediction.numpy())
+        rows["prediction"].append(exact.prediction.cpu().numpy())
     return dict(multi_steps=np.array(rows["steps"]), multi_train_accuracy=np.array(rows["train"]),
                 multi_unseen_accuracy=np.array(rows["unseen"]), residual=np.array(rows["residual"]),
                 residual_first_order=np.array(rows["first"]), per_sample_gap=np.array(rows["gap"]),
                 prediction=np.stack(rows["prediction"]))
 
 
-def run(config: Config, seed: int = 0) -> Result:
-    """The two-peak network, its t-SNE and neighbours, and the multi-peak GD / Adam comparison."""
-    return Result(config=config, **_two_peak_part(config, seed), **_multi_peak_part(config, seed))
+def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
+    """The two-peak network, its t-SNE and neighbours, and the multi-peak GD / Adam comparison.
+
+    Inputs drawn on the CPU; networks trained and decomposed on `device`."""
+    device = check_device(device)
+    return Result(config=config, **_two_peak_part(config, seed, device), **_multi_peak_part(config, seed, device))

@@ -16,7 +16,7 @@ import torch
 
 from pathkernel.data import rings
 from pathkernel.decomposition import domingos
-from pathkernel.experiments import Presets
+from pathkernel.experiments import Presets, check_device
 from pathkernel.experiments.discrete_theorem import query_points
 from pathkernel.models import MLP
 from pathkernel.training import train
@@ -97,15 +97,17 @@ def targets(y: torch.Tensor, classes: int, loss: str) -> torch.Tensor:
     return torch.nn.functional.one_hot(y, classes).to(torch.float64)
 
 
-def run(config: Config, seed: int = 0) -> Result:
-    """Train once per lr to time `config.time` and measure the remainder of Theorem 3 per output."""
+def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
+    """Train once per lr to time `config.time` and measure the remainder of Theorem 3 per output
+    (data drawn on the CPU, computed on `device`)."""
+    device = check_device(device)
     classes = len(config.radii)
-    x, y = rings(config.n, radii=config.radii, seed=seed)
-    xq = query_points(config.n_query, config.query_radius, seed + 1)
+    x, y = (t.to(device) for t in rings(config.n, radii=config.radii, seed=seed))
+    xq = query_points(config.n_query, config.query_radius, seed + 1).to(device)
     steps, losses, accuracy, plain, exact, scale, model = [], [], [], [], [], [], None
     for lr in config.lrs:
         model = MLP(2, config.width, config.depth, out_dim=classes, activation=config.activation, seed=seed,
-                    dtype=torch.float64)
+                    dtype=torch.float64).to(device)
         path = train(model, x, targets(y, classes, config.loss), lr=lr, steps=max(1, round(config.time / lr)),
                      loss=config.loss)
         steps.append(path.steps)
@@ -113,19 +115,19 @@ def run(config: Config, seed: int = 0) -> Result:
         with torch.no_grad():
             accuracy.append((model(x).argmax(1) == y).double().mean().item())
         dec = domingos(path, xq)
-        plain.append(dec.residual.abs().amax(0).numpy())
+        plain.append(dec.residual.abs().amax(0).cpu().numpy())
         scale.append(dec.prediction.abs().max().item())
-        exact.append(domingos(path, xq, exact=True, nodes=config.nodes).residual.abs().amax(0).numpy())
+        exact.append(domingos(path, xq, exact=True, nodes=config.nodes).residual.abs().amax(0).cpu().numpy())
     lrs = np.asarray(config.lrs)
     residual = np.stack(plain)
     fits = [np.polyfit(np.log(lrs), np.log(residual[:, a]), 1) for a in range(classes)]
     axis = np.linspace(-config.extent, config.extent, config.grid)
     gx, gy = np.meshgrid(axis, axis)
     with torch.no_grad():
-        grid = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], 1))
-        grid_class = model(grid).argmax(1).reshape(config.grid, config.grid).numpy()
+        grid = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], 1)).to(device)
+        grid_class = model(grid).argmax(1).reshape(config.grid, config.grid).cpu().numpy()
     return Result(config=config, lrs=lrs, steps=np.asarray(steps), final_loss=np.asarray(losses),
                   train_accuracy=np.asarray(accuracy), residual=residual, residual_exact=np.stack(exact),
                   prediction_max=np.asarray(scale), slopes=np.array([fit[0] for fit in fits]),
-                  intercepts=np.array([fit[1] for fit in fits]), x=x.numpy(), y=y.numpy(), grid_x=axis,
+                  intercepts=np.array([fit[1] for fit in fits]), x=x.cpu().numpy(), y=y.cpu().numpy(), grid_x=axis,
                   grid_y=axis, grid_class=grid_class)
