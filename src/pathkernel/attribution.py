@@ -123,6 +123,9 @@ class Recorder:
     ) -> None:
         self.name, self.hyper = optimizer_rule(optimizer)
         check_inputs(model, x)
+        if isinstance(y, torch.Tensor) and y.device != x.device:
+            raise ValueError(f"y is on {y.device} but x and the model are on {x.device}; move one of them "
+                             f"(e.g. y.to('{x.device}'))")
         coupled = sorted({type(m).__name__ for m in model.modules() if isinstance(m, COUPLING_MODULES) and m.training})
         if coupled:
             raise ValueError(f"the model has {', '.join(coupled)} in training mode: batch statistics couple the "

@@ -475,6 +475,9 @@ def domingos(
         raise TypeError(f"path must be a TrainingPath from pathkernel.train, got {type(path).__name__}")
     model = path.model
     check_inputs(model, x)
+    if path.x.device != x.device:
+        raise ValueError(f"the path's training inputs are on {path.x.device} but the model and x are on {x.device}; "
+                         "decompose on the device the model was trained on, or move path.x and path.y too")
     if x.shape[1:] != path.x.shape[1:]:
         raise ValueError(f"query examples have shape {tuple(x.shape[1:])}; training examples {tuple(path.x.shape[1:])}")
     integer("stride", stride)

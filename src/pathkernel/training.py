@@ -253,6 +253,9 @@ def train(
         raise ValueError(f"optimizer={optimizer!r} is not supported; expected one of {OPTIMIZERS}")
     integer("steps", steps)
     check_inputs(model, x)
+    if isinstance(y, torch.Tensor) and y.device != x.device:
+        raise ValueError(f"y is on {y.device} but x and the model are on {x.device}; move one of them "
+                         f"(e.g. y.to('{x.device}'))")
     check_deterministic(model, "train (a path that the decomposition can split)")
     trainable = parameter_mask(model, "trainable")
     n = x.shape[0]
