@@ -399,7 +399,13 @@ def test_infinite_ntk(device, activation):
     on(device, K32)
     assert K32.dtype == torch.float32
     close(K32, reference, F32, f"{activation} float32")
-    close(pk.infinite_ntk(x1.to(device), **kwargs), pk.infinite_ntk(x1, **kwargs), F64, f"{activation} symmetric")
+    symmetric, symmetric_reference = pk.infinite_ntk(x1.to(device), **kwargs), pk.infinite_ntk(x1, **kwargs)
+    off = ~torch.eye(6, dtype=torch.bool)
+    close(symmetric.cpu()[off], symmetric_reference[off], F64, f"{activation} symmetric, off the diagonal")
+    # on the diagonal (coincident inputs) the ReLU form's derivative term (pi - theta) / (2 pi) takes
+    # theta = arccos(cosine ~ 1), conditioned like sqrt(eps): one ulp of the cosine moves it by ~1e-8, and
+    # CUDA's matmul rounds the cosine differently from the CPU's (measured 2.8e-9 relative on an H200)
+    close(symmetric.diagonal(), symmetric_reference.diagonal(), 1e-7, f"{activation} symmetric, diagonal")
 
 
 @pytest.mark.parametrize("device", DEVICES)
