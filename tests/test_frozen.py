@@ -213,3 +213,16 @@ def test_additivity_error_catches_a_loop_that_clips_gradients():
         dec = pk.domingos(recorder.path, x[:3], exact=True, per_sample=True)
     assert dec.additivity_error > 0.1
     assert dec.residual.abs().max() < 1e-12  # the rhs itself comes from the recorded steps: still exact
+
+
+def test_kernel_neighbours_rank_by_the_trainable_cosine():
+    from pathkernel.neighbours import kernel_neighbours
+
+    model = freeze(mlp(), 0, 1)
+    queries, x_train = randn(3, 2, seed=16), randn(10, 2, seed=17)
+    mask = trainable_columns(model)
+    Jq, Jt = full_jacobian(model, queries)[:, 0, mask], full_jacobian(model, x_train)[:, 0, mask]
+    cosine = (Jq @ Jt.T) / (Jq.norm(dim=1)[:, None] * Jt.norm(dim=1)[None, :])
+    assert torch.equal(kernel_neighbours(model, queries, x_train, 4), cosine.argsort(dim=1, descending=True)[:, :4])
+    every = kernel_neighbours(model, queries, x_train, 4, parameters="all")
+    assert every.shape == (3, 4)

@@ -40,6 +40,7 @@ def kernel_neighbours(
     k: int,
     *,
     params: torch.Tensor | None = None,
+    parameters: str = "trainable",
 ) -> torch.LongTensor:
     """The k training points most similar to each query under the normalized tangent kernel.
 
@@ -51,6 +52,8 @@ def kernel_neighbours(
         queries: (m, d) query points; x_train: (n, d) training points (model's dtype).
         k: neighbours per query, 1 <= k <= n.
         params: flat parameters w (P,) to evaluate the kernel at; default the model's own.
+        parameters: "trainable" (default) or "all", the coordinates of the kernel
+            (`pathkernel.tangent_kernel`).
 
     Returns:
         LongTensor (m, k) of row indices into x_train, most similar first.
@@ -58,7 +61,7 @@ def kernel_neighbours(
     _check_points("queries", queries)
     _check_points("x_train", x_train)
     _check_k(k, x_train.shape[0])
-    cosine = tangent_kernel(model, queries, x_train, normalized=True, params=params)
+    cosine = tangent_kernel(model, queries, x_train, normalized=True, params=params, parameters=parameters)
     if cosine.dim() != 2:
         raise ValueError(f"the model's tangent kernel has shape {tuple(cosine.shape)}; expected a scalar-output model")
     order = torch.argsort(-cosine, dim=1, stable=True)
