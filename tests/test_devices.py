@@ -603,10 +603,9 @@ META_CASES = {
         meta_domingos("adam", "cross_entropy", per_sample=True, route="forward"),
         {"losses.prepare_targets": LABELS, "decomposition._additivity": ADDITIVITY}),
     "Recorder/memory": (lambda: meta_recorder("memory", "adam"),
-                        {"attribution._before_step": "checks the parameters did not change outside the step "
-                                                     "(torch.equal has no meta kernel)"}),
+                        {"snapshots.host_copy": "snapshot rows are kept in CPU memory (a copy to the host)"}),
     "Recorder/disk": (lambda: meta_recorder("disk", "momentum"),
-                      {"snapshots.append": "the snapshot row is copied to the host (numpy memory map)"}),
+                      {"snapshots.host_copy": "the snapshot row is copied to the host (numpy memory map)"}),
     "Recorder/replay": (lambda: meta_recorder("replay", "adam"),
                         {"replay.fingerprint": "the fingerprint of theta_t is copied to the host"}),
     "top_examples/predicted-class": (lambda: pk.top_examples(meta_decomposition(4), 2), COMPLETES),

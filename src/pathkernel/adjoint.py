@@ -137,7 +137,7 @@ def reverse_terms(
 
     def features(t: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
         if chain is not None:
-            return select(structured.features(chain, t, xs))
+            return structured.features(chain, t, xs, trainable_only=True)  # the chain marks the frozen tensors
         g = restricted_function(query_f, t, mask)
         return torch.cat([J for _, J in jacobian_chunks(g, select(t), xs, queries_per_chunk)])
 

@@ -62,7 +62,7 @@ def buffered_terms(
 
     def features(t: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
         if chain is not None:
-            return select_columns(structured.features(chain, t, xs), mask)
+            return structured.features(chain, t, xs, trainable_only=True)  # the chain marks the frozen tensors
         g = restricted_function(f, t, mask)
         return torch.cat([J for _, J in jacobian_chunks(g, select_columns(t, mask), xs, rows_per_chunk)])
 

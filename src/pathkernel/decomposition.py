@@ -69,11 +69,16 @@ STAGNATION_FACTOR = 1e4
 MAX_LEVEL = 10
 PROBE_STEPS = 8
 PROBE_SECONDS = 5.0
+SMOOTH_GAIN = 8.0
 ADDITIVITY_TOLERANCE = {torch.float64: 1e-8, torch.float32: 1e-3}
 
 
 class AdditivityWarning(UserWarning):
     """The per-sample contributions do not add up to rhs - initial (`Decomposition.additivity_error`)."""
+
+
+class QuadratureWarning(UserWarning):
+    """exact=True: some steps' segment quadrature stopped short of round-off (`MAX_LEVEL`)."""
 
 
 class NonSmoothExactError(ValueError):
@@ -102,8 +107,8 @@ class Decomposition:
         regularization: (m[, c]) contribution of weight decay (per_sample=True on a path
             trained with weight decay; None otherwise): per_sample.sum(1) + regularization
             == rhs - initial.
-        additivity_error: per_sample=True: max |per_sample.sum(1) (+ regularization) -
-            (rhs - initial)| / max |rhs - initial|, the decomposition's own check that
+        additivity_error: per_sample=True: ``max abs(per_sample.sum(1) (+ regularization)
+            - (rhs - initial)) / max abs(rhs - initial)``, the decomposition's own check that
             the contributions add up (round-off: ~1e-14 in float64; larger when the loop
             did not follow the recorded rule, e.g. gradient clipping, or with stride > 1,
             where it measures the snapshot quadrature's error). None otherwise.
@@ -175,6 +180,7 @@ def _kernel_part(
     # steps per batch: at most 4096 query-steps, and the (chunk, P) parameter blocks within max_memory
     chunk = max(1, min(4096 // x.shape[0], max_memory // (8 * params.shape[1] * params.element_size())))
     levels = torch.zeros(steps, dtype=torch.long) if nodes is not None else None
+    unconverged = 0
     total = x.new_zeros(x.shape[0], f(params[0].to(x.device), x[:1]).shape[1])
     eps = torch.finfo(params.dtype).eps
     for start in progress(range(0, steps, chunk), total=-(-steps // chunk), desc="kernel part",
@@ -185,9 +191,14 @@ def _kernel_part(
         if nodes is None:
             total += batched(theta, delta).sum(0)
             continue
-        for quadrature, where, level, _ in _refine(batched, forward, block, nodes):
+        for quadrature, where, level, converged, _ in _refine(batched, forward, block, nodes):
             total += quadrature.sum(0)
             levels[start + where.cpu()] = level
+            unconverged += int((~converged).sum())
+    if unconverged:
+        warnings.warn(f"exact=True: {unconverged} of {steps} steps did not reach round-off by {2**MAX_LEVEL} "
+                      "quadrature pieces (a kink, e.g. ReLU or SELU, inside a custom forward?); the residual "
+                      "measures the error", QuadratureWarning, stacklevel=3)
     return total, levels
 
 
@@ -208,10 +219,12 @@ def _step_functions(f: FlatFunction, chain: structured.Chain | None, x: torch.Te
 def _refine(batched, forward, block: torch.Tensor, nodes: int, deadline: float | None = None):
     """Adaptive segment quadrature of the steps block[b] -> block[b + 1] (see `_kernel_part`).
 
-    Yields, level by level, (quadrature (d, m, c), steps (d,), level, converged (d,) bool)
-    for the d steps finished at that level: converged when the quadrature matches the
-    observed change of f to round-off (or stalled at the round-off floor), not converged
-    when `MAX_LEVEL` (or the `deadline`, a time.perf_counter() value) was reached first.
+    Yields, level by level, (quadrature (d, m, c), steps (d,), level, converged (d,) bool,
+    slow (d,) bool) for the d steps finished at that level: converged when the quadrature
+    matches the observed change of f to round-off (or stalled at the round-off floor), not
+    converged when `MAX_LEVEL` (or the `deadline`, a time.perf_counter() value) was reached
+    first; slow when the last refinement cut the error by less than `SMOOTH_GAIN` (a smooth
+    integrand gains about 2^(2 nodes) per level, one with a kink about 2 to 4).
     """
     theta = block[:-1]
     delta = block[1:] - theta
@@ -231,7 +244,8 @@ def _refine(batched, forward, block: torch.Tensor, nodes: int, deadline: float |
         converged = (error <= bound[pending]) | stalled
         late = deadline is not None and time.perf_counter() > deadline
         done = converged | (level == MAX_LEVEL) | late
-        yield quadrature[done], pending[done], level, converged[done]
+        slow = error > previous[pending] / SMOOTH_GAIN
+        yield quadrature[done], pending[done], level, converged[done], slow[done]
         previous[pending] = error
         pending = pending[~done]
         if pending.numel() == 0:
@@ -245,19 +259,21 @@ def _probe_kinks(kinked: Sequence[str], batched, forward, params: torch.Tensor, 
     Along one step a ReLU network is piecewise polynomial in s, so a Gauss-Legendre rule
     is exact on a step that crosses no kink and converges only slowly (like the piece
     length) on one that does. Up to `PROBE_STEPS` steps spread over the path are refined
-    for at most `PROBE_SECONDS`; if one of them does not reach round-off,
-    `NonSmoothExactError` names the activation, the estimated cost and the alternatives.
+    for at most `PROBE_SECONDS`; a step that reaches `MAX_LEVEL` short of round-off, or that
+    the time limit cuts off while its error falls slowly (`_refine`'s `slow`), makes
+    `NonSmoothExactError` name the activation, the estimated cost and the alternatives. A
+    step cut off while converging fast is undecided: the decomposition then goes on.
     """
     steps = params.shape[0] - 1
     chosen = torch.linspace(0, steps - 1, min(PROBE_STEPS, steps)).round().long().unique()
     started = time.perf_counter()
     unresolved, finished, reached = 0, 0, 0
     for k in chosen.tolist():
-        for _, _, level, converged in _refine(batched, forward, params[k : k + 2].to(device), nodes,
-                                              deadline=started + PROBE_SECONDS):
-            finished += 1
+        for _, where, level, converged, slow in _refine(batched, forward, params[k : k + 2].to(device), nodes,
+                                                        deadline=started + PROBE_SECONDS):
+            finished += where.numel()
             reached = max(reached, level)
-            unresolved += int((~converged).sum())
+            unresolved += int((~converged & (slow | (level == MAX_LEVEL))).sum())
         if unresolved or time.perf_counter() > started + PROBE_SECONDS:
             break
     if not unresolved:
@@ -352,6 +368,7 @@ def _selected(f: FlatFunction, outputs: Sequence[int], c: int, scalar: bool, for
     def selected(theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return f(theta, x)[:, index]
 
+    selected.model, selected.outputs = getattr(f, "model", None), index  # for `restricted_function`
     return selected
 
 
@@ -384,9 +401,10 @@ def _additivity(terms: dict[str, torch.Tensor], change: torch.Tensor, *, toleran
     error = gap / scale if scale > 0 else gap
     if warn and not error <= tolerance:
         warnings.warn(
-            f"the per-sample contributions miss rhs - initial by {error:.2e} relative (tolerance {tolerance:.0e} in "
-            f"{change.dtype}): the training loop did not follow the recorded update rule (gradient clipping, "
-            "a custom step, a changed loss?) or the path is inconsistent; per_sample is not exact",
+            f"the per-sample contributions miss rhs - initial by {error:.2e} relative (tolerance {tolerance:.0e} for "
+            f"the recorded precision): the training loop did not follow the recorded update rule (gradient clipping, "
+            "a custom step, a changed loss?), or the recorded steps were rounded far from the rule (half precision, "
+            "updates near the format's resolution); per_sample does not add up to the change of f",
             AdditivityWarning, stacklevel=3)
     return error
 
@@ -492,8 +510,9 @@ def domingos(
     if route == "forward" and not _forward_models(path):
         raise ValueError(f"route='forward' does not model this {path.optimizer!r} path {path.hyper}; use 'reverse'")
     if stride > 1 and (path.optimizer not in ("gd", "sgd") or route == "reverse"):
+        why = " (outputs= needs the reverse route)" if outputs is not None and per_sample else ""
         raise ValueError(f"stride={stride} is for 'gd' and 'sgd' paths on the forward route; "
-                         f"this one used {path.optimizer!r} on the {route} route")
+                         f"this one used {path.optimizer!r} on the {route} route{why}")
     if path.hyper.get("recorded"):
         current = torch.nn.utils.parameters_to_vector(model.parameters()).detach()
         if current.shape != path.params[-1].shape or not torch.equal(current, path.params[-1].to(current.device)):
@@ -511,7 +530,7 @@ def domingos(
     c, scalar = output_dim(model, x)
     if per_sample:
         c_query = c if outputs is None or isinstance(outputs, (int, str, bytes)) else len(outputs)
-        check_allocation("the per-sample terms (two arrays)", (2, x.shape[0], path.x.shape[0], c_query, c),
+        check_allocation("the per-sample terms (five arrays)", (5, x.shape[0], path.x.shape[0], c_query, c),
                          x.dtype, x.device)
     query_f = f if outputs is None else _selected(f, outputs, c, scalar, per_sample and route != "reverse")
     with torch.no_grad():
@@ -542,7 +561,9 @@ def domingos(
         if scalar:
             terms.update(per_sample=terms["per_sample"][..., 0], path_kernel=path_kernel[..., 0, 0],
                          weights=weights[..., 0, 0])
-        tolerance = HALF_ADDITIVITY_TOLERANCE.get(recorded_dtype, ADDITIVITY_TOLERANCE[work])
+        coarser = work if recorded_dtype in HALF_ADDITIVITY_TOLERANCE or torch.finfo(recorded_dtype).eps <= \
+            torch.finfo(work).eps else recorded_dtype
+        tolerance = HALF_ADDITIVITY_TOLERANCE.get(recorded_dtype, ADDITIVITY_TOLERANCE[coarser])
         terms["additivity_error"] = _additivity(terms, (rhs - initial)[:, 0] if scalar else rhs - initial,
                                                 tolerance=tolerance, warn=stride == 1)
     squeeze = (lambda t: t[:, 0]) if scalar else (lambda t: t)

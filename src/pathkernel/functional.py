@@ -30,7 +30,7 @@ from tqdm import tqdm
 FlatFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 NON_SMOOTH_MODULES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.Hardtanh, nn.Hardshrink, nn.Softshrink,
-                      nn.Threshold, nn.Hardsigmoid, nn.Hardswish, nn.RReLU)
+                      nn.Threshold, nn.Hardsigmoid, nn.Hardswish, nn.RReLU, nn.SELU)
 RANDOM_IN_TRAINING = (nn.modules.dropout._DropoutNd, nn.RReLU)
 BATCH_COUPLING = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
 PARAMETER_SETS = ("trainable", "all")
@@ -45,8 +45,14 @@ def flat_parameters(model: nn.Module) -> torch.Tensor:
     return nn.utils.parameters_to_vector(model.parameters()).detach().clone()
 
 
-def flat_function(model: nn.Module) -> FlatFunction:
+def flat_function(model: nn.Module, *, frozen: torch.Tensor | None = None,
+                  mask: torch.Tensor | None = None) -> FlatFunction:
     """f(theta, x) -> (n, c): `model` evaluated at flat parameters theta (P,) on x (n, ...).
+
+    With `mask` ((P_all,) bool, whole tensors selected or not) and `frozen` (a flat vector of
+    every coordinate), theta holds the selected coordinates alone (P = mask.sum(), in flat
+    order) and the other tensors are the constants `frozen` gives: their gradients are never
+    formed, so a Jacobian costs what the selected parameters cost.
 
     The module's own parameters are not touched; buffers are used as they are.
     Differentiable in theta with torch.func (jvp, jacrev, vmap).
@@ -54,17 +60,30 @@ def flat_function(model: nn.Module) -> FlatFunction:
     named = list(model.named_parameters())
     if not named:
         raise ValueError(f"{type(model).__name__} has no parameters to differentiate")
-    names = [name for name, _ in named]
-    shapes = [p.shape for _, p in named]
-    numels = [p.numel() for _, p in named]
     buffers = dict(model.named_buffers())
+    offsets = [0]
+    for _, p in named:
+        offsets.append(offsets[-1] + p.numel())
+    if mask is None or bool(mask.all()):
+        selected, constants = named, {}
+    else:
+        selected, constants = [], {}
+        for (name, p), start, stop in zip(named, offsets[:-1], offsets[1:]):
+            if bool(mask[start]):
+                selected.append((name, p))
+            else:
+                constants[name] = frozen[start:stop].detach().view(p.shape)
+    names = [name for name, _ in selected]
+    shapes = [p.shape for _, p in selected]
+    numels = [p.numel() for _, p in selected]
 
     def f(theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         chunks = theta.split(numels)
-        params = {n: c.view(s) for n, c, s in zip(names, chunks, shapes)}
+        params = {n: c.view(s) for n, c, s in zip(names, chunks, shapes)} | constants
         out = functional_call(model, (params, buffers), (x.clone(),))  # an in-place first layer must not edit x
         return out.reshape(x.shape[0], -1)
 
+    f.model = model
     return f
 
 
@@ -101,11 +120,20 @@ def restricted_function(f: FlatFunction, base: torch.Tensor, mask: torch.Tensor)
     """g(theta_sub, x) = f(theta, x) with theta = base except theta[mask] = theta_sub.
 
     base: flat parameters (P,) supplying the unselected (frozen) coordinates; mask: (P,)
-    bool. The Jacobian of g is the Jacobian of f restricted to the columns of `mask`,
-    computed without forming the others. With every coordinate selected, g is f.
+    bool. The Jacobian of g is the Jacobian of f restricted to the columns of `mask`. For a
+    `flat_function` (or one output selection of it, `f.outputs`), the frozen tensors enter
+    as constants, so their gradients are never formed; any other f gets them by scattering
+    theta_sub into base. With every coordinate selected, g is f.
     """
     if bool(mask.all()):
         return f
+    model = getattr(f, "model", None)
+    if model is not None:
+        g = flat_function(model, frozen=base, mask=mask)
+        outputs = getattr(f, "outputs", None)
+        if outputs is None:
+            return g
+        return lambda theta_sub, x: g(theta_sub, x)[:, outputs]
     index = torch.nonzero(mask).flatten().to(base.device)
     frozen = base.detach()
 
@@ -171,10 +199,12 @@ def check_inputs(model: nn.Module, x: torch.Tensor, name: str = "x") -> torch.Te
 
 def check_deterministic(model: nn.Module, what: str) -> None:
     """Refuse modules whose training mode makes f random or couples a batch's examples
-    (dropout, RReLU, batch/instance normalization): `what` needs f(theta, x) to be one
-    function of each example. Runs before any forward pass, so no buffer is touched."""
+    (dropout, RReLU, batch normalization; instance normalization that tracks running
+    statistics): `what` needs f(theta, x) to be one function of each example. Runs before
+    any forward pass, so no buffer is touched."""
     random = sorted({type(m).__name__ for m in model.modules() if isinstance(m, RANDOM_IN_TRAINING) and m.training})
-    coupled = sorted({type(m).__name__ for m in model.modules() if isinstance(m, BATCH_COUPLING) and m.training})
+    coupled = sorted({type(m).__name__ for m in model.modules() if isinstance(m, BATCH_COUPLING) and m.training
+                      and (m.track_running_stats or not isinstance(m, nn.modules.instancenorm._InstanceNorm))})
     if random or coupled:
         parts = ([f"{', '.join(random)} in training mode (random masks)"] if random else []) + (
             [f"{', '.join(coupled)} in training mode (batch statistics couple the examples and update "
@@ -235,7 +265,8 @@ def check_allocation(what: str, shape: tuple[int, ...], dtype: torch.dtype, devi
 
 def kinked_activations(model: nn.Module) -> list[str]:
     """Sorted names of the kinked (not C^1) activation modules in `model`."""
-    return sorted({type(m).__name__ for m in model.modules() if isinstance(m, NON_SMOOTH_MODULES)})
+    return sorted({type(m).__name__ for m in model.modules() if isinstance(m, NON_SMOOTH_MODULES)
+                   or (isinstance(m, nn.ELU) and m.alpha != 1.0)})  # ELU's slope jumps from 1 to alpha at 0
 
 
 def warn_if_non_smooth(model: nn.Module, what: str) -> None:

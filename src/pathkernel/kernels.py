@@ -157,7 +157,7 @@ def tangent_features(
     check_allocation("tangent_features", (x.shape[0], c, int(mask.sum())), theta.dtype, theta.device)
     chain = chain_for(model, x, method, parameters)
     if chain is not None:
-        features = select_columns(structured.features(chain, theta, x.detach()), mask)
+        features = structured.features(chain, theta, x.detach(), trainable_only=True)
     else:
         f = restricted_function(flat_function(model), theta, mask)
         chunk = _rows_per_chunk(x.shape[0], c * int(mask.sum()) * theta.element_size(), max_memory)

@@ -10,9 +10,12 @@ the recorded path read in its own dtype and cast row by row. What "exact" means 
   (the residual); the half-precision forward of the model itself differs from it by the
   rounding of its activations, which no decomposition over parameters can see;
 * the per-sample split models each step as the optimizer rule applied to float32 gradients,
-  while the recorded step was computed and rounded in half precision: the contributions add
-  up to rhs - initial only to the half format's precision, and `Decomposition.additivity_error`
-  reports the gap (`HALF_ADDITIVITY_TOLERANCE` is the stated bound that triggers a warning).
+  while the recorded step was computed and rounded to the half format. The gap is that
+  rounding, relative to the step itself, not to the parameters: small when updates are
+  large against the format's resolution, up to the whole step when they are near it (a
+  bfloat16 MLP trained by gd for 20 steps, measured: 0.07 at lr = 0.05, 1.0 at lr = 0.005,
+  where most updates round away). `Decomposition.additivity_error` reports it, and
+  `HALF_ADDITIVITY_TOLERANCE` is the bound above which a warning says so.
 """
 
 from __future__ import annotations

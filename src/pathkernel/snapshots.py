@@ -70,7 +70,7 @@ def host_copy(row: torch.Tensor, dtype: torch.dtype, owner: object) -> torch.Ten
     `owner` (a DMA copy, allocated once); the returned tensor is that buffer (copy it to keep it)."""
     row = row.detach()
     if row.device.type != "cuda":
-        return row.to(dtype)
+        return row.to("cpu", dtype)
     stage = getattr(owner, "_stage", None)
     if stage is None or stage.shape != row.shape or stage.dtype != dtype:
         stage = torch.empty(row.shape, dtype=dtype, pin_memory=True)

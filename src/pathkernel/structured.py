@@ -315,7 +315,7 @@ def kernel(first: Side, second: Side) -> torch.Tensor:
 
 
 def diagonal(one: Side) -> torch.Tensor:
-    """(n, c): K(x_i, x_i)[o, o] = sum_l |delta_l^o|^2 (s_l^2 |a_{l-1}|^2 [W_l] + t_l^2 [b_l])
+    """(n, c): ``K(x_i, x_i)[o, o] = sum_l ||delta_l^o||^2 (s_l^2 ||a_{l-1}||^2 [W_l] + t_l^2 [b_l])``
     for each example and output, over the trainable tensors."""
     total = one.inputs[0].new_zeros(one.deltas[0].shape[:2])
     for layer, a, d in zip(one.affines, one.inputs, one.deltas):
@@ -329,16 +329,47 @@ def diagonal(one: Side) -> torch.Tensor:
     return total
 
 
-def features(chain: Chain, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """(n, c, P) Jacobian d f(theta, x_i)_o / d theta in the flat layout, every column
-    (frozen ones included), assembled from outer products: s_l delta_l a_{l-1}^T and t_l delta_l."""
+def _trainable_columns(chain: Chain) -> dict[int, slice]:
+    """Where each trainable tensor's columns sit among the trainable coordinates alone:
+    flat start of the tensor -> its slice in the compressed (P_trainable) layout."""
+    pieces = []
+    for layer in chain.affines:
+        pieces.append((layer.weight, layer.weight_trainable))
+        if layer.bias is not None:
+            pieces.append((layer.bias, layer.bias_trainable))
+    columns, start = {}, 0
+    for place, trainable in sorted(pieces, key=lambda piece: piece[0].start):
+        if trainable:
+            width = place.stop - place.start
+            columns[place.start] = slice(start, start + width)
+            start += width
+    return columns
+
+
+def features(chain: Chain, theta: torch.Tensor, x: torch.Tensor, *, trainable_only: bool = False) -> torch.Tensor:
+    """(n, c, P) Jacobian d f(theta, x_i)_o / d theta, assembled from outer products
+    s_l delta_l a_{l-1}^T and t_l delta_l: every column in the flat layout (frozen ones with
+    their true values), or with `trainable_only` the columns of the chain's trainable tensors
+    alone, in flat order (P = their count; nothing is allocated for the frozen ones)."""
     one = side(chain, theta, x)
     n, c = one.deltas[0].shape[:2]
-    J = x.new_zeros(n, c, theta.numel())
+    columns = _trainable_columns(chain) if trainable_only else None
+    width = theta.numel() if columns is None else sum(place.stop - place.start for place in columns.values())
+    J = x.new_zeros(n, c, width)
+
+    def place(where: slice, trainable: bool) -> slice | None:
+        if columns is None:
+            return where
+        return columns[where.start] if trainable else None
+
     for layer, a, d in zip(one.affines, one.inputs, one.deltas):
-        J[:, :, layer.weight] = layer.weight_scale * (d[:, :, :, None] * a[:, None, None, :]).reshape(n, c, -1)
+        target = place(layer.weight, layer.weight_trainable)
+        if target is not None:
+            J[:, :, target] = layer.weight_scale * (d[:, :, :, None] * a[:, None, None, :]).reshape(n, c, -1)
         if layer.bias is not None:
-            J[:, :, layer.bias] = layer.bias_scale * d
+            target = place(layer.bias, layer.bias_trainable)
+            if target is not None:
+                J[:, :, target] = layer.bias_scale * d
     return J
 
 

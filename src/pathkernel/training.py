@@ -279,7 +279,7 @@ def train(
     params = list(model.parameters())
     opt = _optimizer(optimizer, [p for p in params if p.requires_grad], float(lrs[0]), momentum, betas, eps,
                      weight_decay)
-    scales = torch.empty(steps, theta0.numel(), dtype=theta0.dtype) if optimizer in ADAM_FAMILY else None
+    scales = torch.empty(steps, theta0.numel(), dtype=lrs.dtype) if optimizer in ADAM_FAMILY else None
     path = torch.empty(steps + 1, theta0.numel(), dtype=theta0.dtype)
     path[0] = theta0
     losses = torch.empty(steps, dtype=theta0.dtype)
