@@ -140,3 +140,37 @@ def test_a_strided_decomposition_reports_its_additivity_without_warning():
         strided = pk.domingos(path, x[:3], per_sample=True, stride=4)
     assert strided.additivity_error > 1e-6  # the snapshot quadrature's error, reported
     assert pk.domingos(path, x[:3], per_sample=True).additivity_error < 1e-12
+
+
+def test_selu_counts_as_kinked_and_elu_only_off_alpha_one():
+    from pathkernel.functional import kinked_activations
+
+    assert kinked_activations(nn.Sequential(nn.Linear(2, 3), nn.SELU(), nn.Linear(3, 1))) == ["SELU"]
+    assert kinked_activations(nn.Sequential(nn.Linear(2, 3), nn.ELU(alpha=0.5), nn.Linear(3, 1))) == ["ELU"]
+    assert kinked_activations(nn.Sequential(nn.Linear(2, 3), nn.ELU(), nn.Linear(3, 1))) == []
+
+
+def test_a_probe_cut_off_by_its_time_limit_does_not_refuse_a_resolvable_model(monkeypatch):
+    import pathkernel.decomposition as decomposition
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(1, 4), nn.LeakyReLU(0.1), nn.Linear(4, 1)).double()
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[1.0], [-1.0], [2.0], [0.5]]))
+        model[0].bias.fill_(5.0)  # no unit changes sign on these inputs: every step is polynomial
+    x = torch.linspace(-1, 1, 8, dtype=torch.float64)[:, None]
+    path = pk.train(model, x, x[:, 0] ** 2, lr=0.01, steps=20)
+    monkeypatch.setattr(decomposition, "PROBE_SECONDS", 0.0)  # every probed step is cut off at once
+    with pytest.warns(pk.NonSmoothActivationWarning):
+        dec = pk.domingos(path, x[:3], exact=True)
+    assert dec.residual.abs().max() < 1e-13
+
+
+def test_instance_norm_without_running_statistics_is_per_example():
+    model = nn.Sequential(nn.Unflatten(1, (2, 3)), nn.InstanceNorm1d(2), nn.Flatten(), nn.Linear(6, 1)).double()
+    assert model[1].training and not model[1].track_running_stats
+    assert pk.tangent_kernel(model, randn(4, 6, seed=12)).shape == (4, 4)
+    tracked = nn.Sequential(nn.Unflatten(1, (2, 3)), nn.InstanceNorm1d(2, track_running_stats=True), nn.Flatten(),
+                            nn.Linear(6, 1)).double()
+    with pytest.raises(ValueError, match="InstanceNorm1d in training mode"):
+        pk.tangent_kernel(tracked, randn(4, 6, seed=12))

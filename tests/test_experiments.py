@@ -169,22 +169,12 @@ def test_check_device():
             check_device(f"cuda:{torch.cuda.device_count()}")
 
 
-@pytest.fixture
-def nothing_runs(monkeypatch):
-    """Fail the test if an experiment is loaded or a figure built: the device is checked first."""
-    def ran(*args, **kwargs):
-        raise AssertionError("an experiment ran before the bad --device was reported")
-    monkeypatch.setattr(figures, "experiment_module", ran)
-    monkeypatch.setattr(figures, "build", ran)
-    monkeypatch.delenv("PATHKERNEL_SCALE", raising=False)
-
-
 @pytest.mark.parametrize("device, message", [
     ("gpu", "--device 'gpu' is not a device; expected 'cpu' or 'cuda' (or 'cuda:N')"),
     ("meta", "--device 'meta' is not supported here; expected 'cpu' or 'cuda' (or 'cuda:N')"),
     ("cuda:x", "--device 'cuda:x' is not a device"),
 ])
-def test_cli_refuses_an_unknown_device_before_running(device, message, tmp_path, capsys, nothing_runs):
+def test_cli_refuses_an_unknown_device_before_running(device, message, tmp_path, capsys, no_experiment):
     out = tmp_path / "out"
     assert main(["figures", "build", "fig-discrete-residual-lr", "--device", device, "--out", str(out)]) == 2
     err = capsys.readouterr().err
@@ -193,7 +183,7 @@ def test_cli_refuses_an_unknown_device_before_running(device, message, tmp_path,
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_cli_refuses_cuda_without_cuda(tmp_path, capsys, nothing_runs):
+def test_cli_refuses_cuda_without_cuda(tmp_path, capsys, no_experiment):
     out = tmp_path / "out"
     assert main(["figures", "build", "fig-discrete-residual-lr", "--device", "cuda", "--out", str(out)]) == 2
     err = capsys.readouterr().err

@@ -57,16 +57,6 @@ def test_cli_lists_and_rejects_unknown_ids(capsys):
         figures.spec("fig-nope")
 
 
-@pytest.fixture
-def no_experiment(monkeypatch):
-    """Fail the test if any experiment (or build) starts: every check must come first."""
-    def ran(*args, **kwargs):
-        raise AssertionError("an experiment ran before the bad argument was reported")
-    monkeypatch.setattr(figures, "experiment_module", ran)
-    monkeypatch.setattr(figures, "build", ran)
-    monkeypatch.delenv("PATHKERNEL_SCALE", raising=False)
-
-
 @pytest.mark.parametrize("case", ["file", "under-file", "scale-env", "second-id"])
 def test_cli_rejects_bad_arguments_before_running(case, tmp_path, monkeypatch, capsys, no_experiment):
     afile = tmp_path / "taken"

@@ -226,3 +226,31 @@ def test_kernel_neighbours_rank_by_the_trainable_cosine():
     assert torch.equal(kernel_neighbours(model, queries, x_train, 4), cosine.argsort(dim=1, descending=True)[:, :4])
     every = kernel_neighbours(model, queries, x_train, 4, parameters="all")
     assert every.shape == (3, 4)
+
+
+def test_structured_features_of_the_trainable_tensors_alone():
+    from pathkernel import structured
+
+    model = freeze(mlp(out_dim=2), 0, 3, 4)
+    chain = structured.chain_of(model)
+    x = randn(5, 2, seed=18)
+    theta = pk.flat_parameters(model)
+    every = structured.features(chain, theta, x)
+    trainable = structured.features(chain, theta, x, trainable_only=True)
+    mask = trainable_columns(model)
+    assert trainable.shape == (5, 2, int(mask.sum()))
+    assert torch.equal(trainable, every[:, :, mask])
+
+
+def test_restricted_function_of_a_model_differentiates_the_trainable_tensors():
+    from pathkernel.functional import flat_function, restricted_function
+
+    model = freeze(conv_net(), 0, 1, 2)  # the conv layer and the last weight frozen: only the last bias trains
+    theta = pk.flat_parameters(model)
+    mask = trainable_columns(model)
+    g = restricted_function(flat_function(model), theta, mask)
+    sub = theta[mask].clone().requires_grad_(True)
+    out = g(sub, randn(3, 4, seed=19)).sum()
+    (gradient,) = torch.autograd.grad(out, sub)
+    assert gradient.shape == (int(mask.sum()),)
+    torch.testing.assert_close(gradient, full_jacobian(model, randn(3, 4, seed=19)).sum(0).sum(0)[mask])
