@@ -1,21 +1,30 @@
-"""Run the book's chapters as tests.
+"""Run the book's chapters as tests, and cache them for the book build.
 
-Every chapter is a jupytext MyST notebook (``notebooks/*.md``). Plain ``pytest`` collects each
-one (``testpaths`` in pyproject.toml), converts it in memory with jupytext and executes it with
-nbval in lax mode: one test per code cell, in one kernel of this Python environment; a cell that
-raises fails the run, outputs are not compared (the notebooks store none). Markdown pages without
-a kernelspec (``book/*.md``, README.md) are not notebooks and are not collected.
+Every chapter is a jupytext MyST notebook (``notebooks/*.md``; also book pages with a
+kernelspec). Plain ``pytest`` collects each one (``testpaths`` in pyproject.toml) as one test
+that executes it top to bottom in a kernel of this Python environment, through nbclient as
+jupyter-cache runs it; a cell that raises fails the test with the cell's traceback, outputs
+are not compared (the notebooks store none). The executed notebook is stored in the cache
+that ``jupyter-book build`` reads (``execute_notebooks: cache``), so a CI run executes every
+chapter once (`book/_ext/notebook_cache.py` empties the cache when the package changed).
+Markdown pages without a kernelspec (``book/*.md``, README.md) are not collected.
 """
 
 import os
-import time
+import sys
 from collections import defaultdict
-from types import SimpleNamespace
-from unittest import mock
+from pathlib import Path
 
 import jupytext
+import pytest
 from hypothesis import HealthCheck, settings
-from nbval import plugin as nbval
+from jupyter_cache import get_cache
+from jupyter_cache.base import CacheBundleIn
+from jupyter_cache.executors.utils import single_nb_execution
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+import notebook_cache  # noqa: E402  (book/_ext is not a package)
 
 os.environ.setdefault("PATHKERNEL_QUIET", "1")  # inherited by the kernels
 
@@ -28,42 +37,54 @@ settings.register_profile("dev", deadline=None, suppress_health_check=[HealthChe
 settings.load_profile("ci")
 
 collect_ignore = ["_build", "book/_mathjax"]
+CELL_TIMEOUT = 600  # seconds, as the book build's execute.timeout
 
-_seconds = defaultdict(float)  # notebook path -> setup + call + teardown time of its cells
+_seconds = defaultdict(float)  # notebook path -> execution time
 
 
-class MystNotebook(nbval.IPyNbFile):
-    """A jupytext Markdown notebook, validated like ``pytest --nbval-lax``."""
+class NotebookFailed(Exception):
+    """A chapter's cell raised; the message is the cell and its traceback."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.compare_outputs = False
 
+class ChapterNotebook(pytest.File):
     def collect(self):
-        # nbval reads the file with nbformat.read; hand it the jupytext conversion instead
-        reader = SimpleNamespace(read=lambda *args, **kwargs: jupytext.read(self.path))
-        with mock.patch.object(nbval, "nbformat", reader):
-            yield from super().collect()
+        yield ChapterRun.from_parent(self, name="execute")
+
+
+class ChapterRun(pytest.Item):
+    """Execute one chapter and store it, executed, in the book build's cache."""
+
+    def runtest(self):
+        notebook = jupytext.read(self.path)  # same code cells and kernelspec as myst-nb reads: same cache key
+        result = single_nb_execution(notebook, cwd=str(self.path.parent), timeout=CELL_TIMEOUT,
+                                     allow_errors=False, meta_override=True)
+        _seconds[self.nodeid.partition("::")[0]] = result.time
+        if result.err is not None:
+            raise NotebookFailed(result.exc_string)
+        cache = get_cache(str(notebook_cache.CACHE))
+        cache.cache_notebook_bundle(CacheBundleIn(notebook, str(self.path), data={"execution_seconds": result.time}),
+                                    check_validity=False, overwrite=True)
+
+    def repr_failure(self, excinfo):
+        if excinfo.errisinstance(NotebookFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, None, f"{self.path.name}: execute"
 
 
 def _is_notebook(path):
     return path.suffix == ".md" and "kernelspec" in jupytext.read(path).metadata
 
 
-def pytest_configure(config):
-    if not config.option.nbval_kernel_name:
-        config.option.nbval_current_env = True  # run chapters with this interpreter
+def pytest_sessionstart(session):
+    notebook_cache.invalidate_if_stale()
 
 
 def pytest_collect_file(file_path, parent):
     if _is_notebook(file_path):
-        return MystNotebook.from_parent(parent, path=file_path)
-
-
-def pytest_runtest_logreport(report):
-    path, _, cell = report.nodeid.partition("::")
-    if path.endswith(".md") and cell.startswith("Cell "):
-        _seconds[path] += report.duration
+        return ChapterNotebook.from_parent(parent, path=file_path)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -1,0 +1,56 @@
+"""The executed chapters, cached once for the tests and the book build (jupyter-cache).
+
+`pytest` executes every chapter and stores the executed notebook in `CACHE`
+(`conftest.py`); `jupyter-book build` (``execute_notebooks: cache``) then takes each
+chapter's outputs from there instead of running it again, matching a chapter by the hash
+of its code cells. That hash sees neither the package nor the scale: a stamp of both
+(`package_fingerprint`: the package's source and ``PATHKERNEL_SCALE``) is kept beside the
+cache, and a cache whose stamp differs is emptied before use, by the tests and by the book
+build alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = ROOT / "_build" / ".jupyter_cache"
+STAMP = "pathkernel-source.sha256"
+
+
+def package_fingerprint(root: Path = ROOT) -> str:
+    """sha256 over the scale (``PATHKERNEL_SCALE``) and the relative paths and contents of
+    src/pathkernel/**/*.py."""
+    digest = hashlib.sha256(os.environ.get("PATHKERNEL_SCALE", "quick").encode())
+    package = root / "src" / "pathkernel"
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def invalidate_if_stale(cache: Path = CACHE) -> bool:
+    """Empty `cache` when it was filled from another version of the package; True if it was."""
+    stamp = cache / STAMP
+    current = package_fingerprint()
+    if stamp.exists() and stamp.read_text() == current:
+        return False
+    stale = cache.exists()
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    stamp.write_text(current)
+    return stale
+
+
+def _check_cache(app, config) -> None:
+    if config.nb_execution_mode == "cache":
+        path = Path(config.nb_execution_cache_path or CACHE)
+        invalidate_if_stale(path if path.is_absolute() else Path.cwd() / path)
+
+
+def setup(app):
+    app.connect("config-inited", _check_cache)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
