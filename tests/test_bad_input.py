@@ -151,7 +151,7 @@ def test_selu_counts_as_kinked_and_elu_only_off_alpha_one():
 
 
 def test_a_probe_cut_off_by_its_time_limit_does_not_refuse_a_resolvable_model(monkeypatch):
-    import pathkernel.decomposition as decomposition
+    from pathkernel.decomposition import quadrature
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(1, 4), nn.LeakyReLU(0.1), nn.Linear(4, 1)).double()
@@ -160,7 +160,7 @@ def test_a_probe_cut_off_by_its_time_limit_does_not_refuse_a_resolvable_model(mo
         model[0].bias.fill_(5.0)  # no unit changes sign on these inputs: every step is polynomial
     x = torch.linspace(-1, 1, 8, dtype=torch.float64)[:, None]
     path = pk.train(model, x, x[:, 0] ** 2, lr=0.01, steps=20)
-    monkeypatch.setattr(decomposition, "PROBE_SECONDS", 0.0)  # every probed step is cut off at once
+    monkeypatch.setattr(quadrature, "PROBE_SECONDS", 0.0)  # every probed step is cut off at once
     with pytest.warns(pk.NonSmoothActivationWarning):
         dec = pk.domingos(path, x[:3], exact=True)
     assert dec.residual.abs().max() < 1e-13

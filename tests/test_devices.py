@@ -582,26 +582,26 @@ META_CASES = {
        for name in OPTIMIZERS},
     **{f"domingos/{name}/theorem": (meta_domingos(name), COMPLETES) for name in OPTIMIZERS},
     "domingos/adam/cross_entropy/theorem": (meta_domingos("adam", "cross_entropy"), COMPLETES),
-    **{f"domingos/{name}/exact": (meta_domingos(name, exact=True), {"decomposition._refine": REFINE})
+    **{f"domingos/{name}/exact": (meta_domingos(name, exact=True), {"quadrature.refine": REFINE})
        for name in ("gd", "adam")},
     **{f"domingos/{name}/per_sample-forward": (meta_domingos(name, per_sample=True, route="forward"),
-                                               {"decomposition._per_sample_terms": NONZERO})
+                                               {"forward.forward_terms": NONZERO})
        for name in ("gd", "sgd")},
     "domingos/sgd/per_sample-forward-generic": (meta_domingos("sgd", per_sample=True, method="generic"),
-                                                {"decomposition._per_sample_terms": NONZERO}),
+                                                {"forward.forward_terms": NONZERO}),
     **{f"domingos/{name}/per_sample-forward": (meta_domingos(name, per_sample=True, route="forward"),
-                                               {"decomposition._additivity": ADDITIVITY})
+                                               {"checks.additivity": ADDITIVITY})
        for name in ("momentum", "adam")},
     "domingos/adam/per_sample-forward-generic": (meta_domingos("adam", per_sample=True, method="generic"),
-                                                 {"decomposition._additivity": ADDITIVITY}),
+                                                 {"checks.additivity": ADDITIVITY}),
     **{f"domingos/{name}/per_sample-reverse": (meta_domingos(name, per_sample=True, route="reverse"),
-                                               {"decomposition._additivity": ADDITIVITY}) for name in OPTIMIZERS},
+                                               {"checks.additivity": ADDITIVITY}) for name in OPTIMIZERS},
     "domingos/gd/cross_entropy/per_sample-reverse-outputs": (
         meta_domingos("gd", "cross_entropy", per_sample=True, outputs=[1]),
-        {"losses.prepare_targets": LABELS, "decomposition._additivity": ADDITIVITY}),
+        {"losses.prepare_targets": LABELS, "checks.additivity": ADDITIVITY}),
     "domingos/adam/cross_entropy/per_sample-forward": (
         meta_domingos("adam", "cross_entropy", per_sample=True, route="forward"),
-        {"losses.prepare_targets": LABELS, "decomposition._additivity": ADDITIVITY}),
+        {"losses.prepare_targets": LABELS, "checks.additivity": ADDITIVITY}),
     "Recorder/memory": (lambda: meta_recorder("memory", "adam"),
                         {"snapshots.host_copy": "snapshot rows are kept in CPU memory (a copy to the host)"}),
     "Recorder/disk": (lambda: meta_recorder("disk", "momentum"),

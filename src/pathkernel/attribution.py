@@ -23,7 +23,7 @@ the user's gradient (so a wrong index, another loss, dropout or augmentation are
 at the step where they happen).
 
 Memory: two strategies, both reading the path a step at a time, so that with the backward
-route (`pathkernel.adjoint`) the decomposition holds only m x c x P adjoint floats for m
+route (`pathkernel.decomposition.reverse`) the decomposition holds only m x c x P adjoint floats for m
 queries, whatever T and n.
 
 * storage="disk" (default; "memory" keeps the same rows in RAM): theta_0..theta_T (and

@@ -15,7 +15,7 @@ decoupled weight decay of AdamW, and geometric weights w_{k,l} = h mu^(k-l) a_l 
     Adam / AdamW:                    mu = beta1, a_l = 1 - beta1, h = 1, e = 0.
 
 The exact step of f is <gbar_k(x), Delta_k> with gbar_k the query gradient averaged over
-step k's segment (`pathkernel.decomposition`). Exchanging the sums over k and l, source
+step k's segment (`pathkernel.decomposition.quadrature`). Exchanging the sums over k and l, source
 G_l contributes -<u_l(x), G_l> with the adjoint
 
     u_l = a_l z_l + e q_l,   z_l = h q_l + mu z_{l+1},   q_k = lr_k S_k gbar_k(x),
@@ -106,7 +106,7 @@ def reverse_terms(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(weighted, path_kernel, regularization) by the backward sweep of the module docstring.
 
-    weighted, path_kernel: (m, n, c, c) as in `pathkernel.buffered.buffered_terms`
+    weighted, path_kernel: (m, n, c, c) as in `pathkernel.decomposition.buffered.buffered_terms`
     (path_kernel[j, i, a, b] = sum_l <u_l(x_j)_a, grad f_b(theta_l, x_i)> over the steps l
     whose batch held x_i; weighted the same times l'_{i, b}(theta_l)); regularization:
     (m, c), the weight-decay contribution (zero without weight decay). The query gradient

@@ -1,0 +1,234 @@
+"""Domingos' decomposition of a trained model's predictions along its training path.
+
+For a recorded path theta_0..theta_T and query points x (DESIGN §3):
+
+* Theorem 2 / 3 (``exact=False``): f(theta_T, x) = f(theta_0, x) + sum_k <grad f(theta_k, x), Delta_k> + R.
+  With gradient descent, Delta_k = -lr_k sum_i grad f(theta_k, x_i) l'_i(theta_k), so the
+  kernel part is -sum_k lr_k sum_i K_k(x, x_i) l'_i: a kernel machine, and R = O(sum lr_k^2).
+  The kernel part is computed as one Jacobian-vector product of f(., x) along each step.
+* Exact form (``exact=True``): the same with grad f(theta_k, x) replaced by its average
+  over the segment [theta_k, theta_{k+1}] (composite Gauss-Legendre quadrature, refined
+  on long steps), which makes R vanish up to round-off, for any optimizer.
+* ``per_sample=True`` splits the kernel part over training points:
+  per_sample[j, i] = -sum_k lr_k K_k(x_j, x_i) l'_i(theta_k)  (K replaced by the
+  segment-averaged Kbar_k in exact mode; zero when x_i is not in step k's batch), with
+  the path kernel sum_k lr_k K_k(x_j, x_i) and the weights a_i of Theorem 1. For
+  momentum and Adam the kernel is the optimizer's cross-time, preconditioned one
+  (`pathkernel.decomposition.buffered`, forward in time, or `pathkernel.decomposition.reverse`,
+  backward in time; the
+  backward route also covers weight decay, dampening, Nesterov and AdamW, whose weight
+  decay is one more "regularization" term).
+
+Every kernel is over the coordinates the optimizer moved (`TrainingPath.trainable`: the
+parameters with requires_grad=True; frozen ones are constants of f). Every per-sample
+decomposition checks its own additivity (`Decomposition.additivity_error`) and warns
+when the contributions do not add up to rhs - initial. Exact mode certifies each step's
+quadrature against the observed change of f; on a model with kinks (ReLU, ...) whose
+steps cross kinks that never converges, and `domingos` refuses within seconds
+(`NonSmoothExactError`) instead of spending minutes on an inexact answer.
+
+Modules: `result` (Decomposition, warnings), `quadrature` (the kernel part, exact mode),
+`forward` (per-sample terms of GD/SGD), `buffered` (momentum/Adam, forward in time),
+`reverse` (every supported optimizer, backward in time), `checks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from pathkernel.decomposition.buffered import buffered_terms
+from pathkernel.decomposition.checks import (
+    ADDITIVITY_TOLERANCE,
+    additivity,
+    forward_models,
+    selected_outputs,
+    trainable_mask,
+)
+from pathkernel.decomposition.forward import forward_terms
+from pathkernel.decomposition.quadrature import gauss_legendre, kernel_part, segment_rule
+from pathkernel.decomposition.result import AdditivityWarning, Decomposition, NonSmoothExactError, QuadratureWarning
+from pathkernel.decomposition.reverse import reverse_terms
+from pathkernel.functional import (
+    check_allocation,
+    check_deterministic,
+    check_inputs,
+    flat_function,
+    kinked_activations,
+    model_dtype,
+    output_dim,
+    warn_if_non_smooth,
+)
+from pathkernel.kernels import DEFAULT_MAX_MEMORY, chain_for
+from pathkernel.precision import HALF_ADDITIVITY_TOLERANCE, cast_path, working_dtype
+from pathkernel.training import TrainingPath
+from pathkernel.validation import integer
+
+__all__ = ["AdditivityWarning", "Decomposition", "NonSmoothExactError", "QuadratureWarning", "domingos",
+           "gauss_legendre", "segment_rule"]
+
+BUFFERED_OPTIMIZERS = ("momentum", "adam")
+ROUTES = ("auto", "forward", "reverse")
+
+
+def domingos(
+    path: TrainingPath,
+    x: torch.Tensor,
+    *,
+    exact: bool = False,
+    per_sample: bool = False,
+    nodes: int = 3,
+    stride: int = 1,
+    max_memory: int = DEFAULT_MAX_MEMORY,
+    method: str = "auto",
+    route: str = "auto",
+    outputs: Sequence[int] | None = None,
+    progress_bar: bool | None = None,
+    dtype: torch.dtype | None = None,
+) -> Decomposition:
+    """Decompose f(theta_T, x) along a recorded training path (Theorems 2 and 3).
+
+    Args:
+        path: a `TrainingPath` from `pathkernel.train`.
+        x: query points (m, ...), same example shape and dtype as the training inputs.
+        exact: use the segment-averaged tangent kernel, so that the residual is only
+            the quadrature error (machine precision for smooth models).
+        per_sample: also return per-training-point contributions, the path kernel and
+            the weights a_i (one kernel between the queries and the batch per step; for
+            "momentum" and "adam", the optimizer's decayed and preconditioned cross-time
+            kernel of `pathkernel.decomposition.buffered`).
+        nodes: Gauss-Legendre nodes per piece of a step's segment in exact mode; each
+            step is split into 2**level pieces, refined until the quadrature matches the
+            observed change of f on that step to round-off.
+        stride: per_sample mode evaluates the tangent kernel at every `stride`-th step
+            only and holds it over the block (a quadrature over snapshots, T / stride
+            kernels instead of T); the loss derivatives stay exact at every step. With
+            stride > 1 the per-sample terms are an approximation (their sum no longer
+            equals rhs - initial exactly; the gap measures the error); exact=True needs 1.
+        max_memory: bytes allowed for kernel blocks in per_sample mode, for the adjoints of
+            the reverse route and for blocks of parameter snapshots (about a GiB by default).
+        method: "auto" (fully connected chains use `pathkernel.structured`: batched
+            forward-mode JVPs and Gram-product kernels; other modules torch.func), or
+            force "structured" or "generic".
+        route: how per_sample terms are accumulated. "forward": in time order, holding
+            optimizer buffers per training point (n x c x P floats for momentum/Adam);
+            "reverse": one sweep backwards in time holding adjoints per query point
+            (m x c x P floats, `pathkernel.decomposition.reverse`; needs stride=1); "auto": "reverse"
+            for paths with weight decay, dampening, Nesterov, AdamW or recorded from a
+            user's loop (`pathkernel.attribution.Recorder`), else "forward".
+        outputs: explain only these outputs (distinct indices into the model's c outputs,
+            e.g. [predicted class]); the terms then have len(outputs) in place of c, and
+            the reverse route costs one Jacobian-vector product of each step's batch per
+            explained output instead of c. Needs route "reverse" (or "auto", which then
+            picks it) in per_sample mode and a model with several outputs.
+        progress_bar: tqdm bar; None shows it only on an interactive terminal.
+        dtype: the arithmetic's dtype, torch.float32 or torch.float64; default the
+            model's, float32 for a float16/bfloat16 model (`pathkernel.precision` says what
+            exactness means then: the residual is float32 round-off of the float32
+            evaluation of the recorded parameters; additivity holds to the half format's
+            precision).
+
+    Kernels are over the coordinates the optimizer moved (`TrainingPath.trainable`, the
+    parameters with requires_grad=True at training time); the model's requires_grad flags
+    must still say the same.
+
+    Returns:
+        A `Decomposition`; scalar-output models give (m,) terms, c outputs (m, c). With
+        per_sample=True its `additivity_error` is set, and an `AdditivityWarning` is issued
+        when it exceeds 1e-8 (float64) or 1e-3 (float32) with stride=1.
+
+    Raises:
+        NonSmoothExactError: exact=True on a kinked model (ReLU, ...) whose steps cross
+            kinks that the quadrature cannot resolve (decided within about 5 s).
+        ValueError: bad arguments, frozen coordinates that moved along the path, or
+            requires_grad flags changed since training.
+        MemoryError: the per-sample terms cannot fit in the available memory.
+    """
+    if not isinstance(path, TrainingPath):
+        raise TypeError(f"path must be a TrainingPath from pathkernel.train, got {type(path).__name__}")
+    model = path.model
+    check_inputs(model, x)
+    if path.x.device != x.device:
+        raise ValueError(f"the path's training inputs are on {path.x.device} but the model and x are on {x.device}; "
+                         "decompose on the device the model was trained on, or move path.x and path.y too")
+    if x.shape[1:] != path.x.shape[1:]:
+        raise ValueError(f"query examples have shape {tuple(x.shape[1:])}; training examples {tuple(path.x.shape[1:])}")
+    integer("stride", stride)
+    integer("nodes", nodes)
+    if exact and stride > 1:
+        raise ValueError(f"exact=True needs the kernel at every step; got stride={stride}")
+    if route not in ROUTES:
+        raise ValueError(f"route={route!r}; expected one of {ROUTES}")
+    if route == "auto":
+        reverse = path.hyper.get("recorded") or not forward_models(path) or (per_sample and outputs is not None)
+        route = "reverse" if reverse else "forward"
+    if route == "forward" and not forward_models(path):
+        raise ValueError(f"route='forward' does not model this {path.optimizer!r} path {path.hyper}; use 'reverse'")
+    if stride > 1 and (path.optimizer not in ("gd", "sgd") or route == "reverse"):
+        why = " (outputs= needs the reverse route)" if outputs is not None and per_sample else ""
+        raise ValueError(f"stride={stride} is for 'gd' and 'sgd' paths on the forward route; "
+                         f"this one used {path.optimizer!r} on the {route} route{why}")
+    if path.hyper.get("recorded"):
+        current = torch.nn.utils.parameters_to_vector(model.parameters()).detach()
+        if current.shape != path.params[-1].shape or not torch.equal(current, path.params[-1].to(current.device)):
+            raise ValueError("the model changed after recording: its parameters are not the path's theta_T "
+                             "(decompose before training further, or record the further steps too)")
+    check_deterministic(model, "domingos")
+    mask = trainable_mask(path)
+    recorded_dtype = model_dtype(model)
+    work = working_dtype(recorded_dtype, dtype)
+    path = cast_path(path, work)
+    model, x = path.model, x.to(work)
+    warn_if_non_smooth(model, "the exact (quadrature) decomposition" if exact else "Domingos' Theorem 2/3")
+    x = x.detach()
+    f = flat_function(model)
+    c, scalar = output_dim(model, x)
+    if per_sample:
+        c_query = c if outputs is None or isinstance(outputs, (int, str, bytes)) else len(outputs)
+        check_allocation("the per-sample terms (five arrays)", (5, x.shape[0], path.x.shape[0], c_query, c),
+                         x.dtype, x.device)
+    query_f = f if outputs is None else selected_outputs(f, outputs, c, scalar, per_sample and route != "reverse")
+    with torch.no_grad():
+        prediction = query_f(path.params[-1].to(x.device), x)
+        initial = query_f(path.params[0].to(x.device), x)
+    chain = chain_for(model, x, method) if outputs is None else None
+    kernel_sum, levels = kernel_part(query_f, chain, path.params, x, nodes if exact else None, progress_bar,
+                                     max_memory, kinked_activations(model))
+    rhs = initial + kernel_sum
+    terms = {}
+    if per_sample:
+        def rule(k: int) -> tuple[torch.Tensor, torch.Tensor]:
+            return segment_rule(nodes if exact else None, levels, k, x.dtype)
+
+        if route == "reverse":
+            weighted, path_kernel, regularization = reverse_terms(path, f, chain, x, c, rule, max_memory,
+                                                                  progress_bar, query_f, mask)
+            if float(path.hyper.get("weight_decay", 0.0)):
+                terms["regularization"] = regularization[:, 0] if scalar else regularization
+        elif path.optimizer in BUFFERED_OPTIMIZERS:
+            weighted, path_kernel = buffered_terms(path, f, chain, x, c, rule, max_memory, progress_bar, mask)
+        else:
+            weighted, path_kernel = forward_terms(
+                path, f, chain, x, c, nodes if exact else None, levels, stride, max_memory, progress_bar, mask
+            )
+        weights = torch.where(path_kernel != 0, weighted / path_kernel, torch.zeros_like(weighted))
+        terms.update(per_sample=-weighted.sum(-1), path_kernel=path_kernel, weights=weights)
+        if scalar:
+            terms.update(per_sample=terms["per_sample"][..., 0], path_kernel=path_kernel[..., 0, 0],
+                         weights=weights[..., 0, 0])
+        coarser = work if recorded_dtype in HALF_ADDITIVITY_TOLERANCE or torch.finfo(recorded_dtype).eps <= \
+            torch.finfo(work).eps else recorded_dtype
+        tolerance = HALF_ADDITIVITY_TOLERANCE.get(recorded_dtype, ADDITIVITY_TOLERANCE[coarser])
+        terms["additivity_error"] = additivity(terms, (rhs - initial)[:, 0] if scalar else rhs - initial,
+                                                tolerance=tolerance, warn=stride == 1)
+    squeeze = (lambda t: t[:, 0]) if scalar else (lambda t: t)
+    return Decomposition(
+        prediction=squeeze(prediction),
+        initial=squeeze(initial),
+        rhs=squeeze(rhs),
+        residual=squeeze(prediction - rhs),
+        exact=exact,
+        quadrature_levels=levels,
+        **terms,
+    )
