@@ -120,27 +120,18 @@ def restricted_function(f: FlatFunction, base: torch.Tensor, mask: torch.Tensor)
     """g(theta_sub, x) = f(theta, x) with theta = base except theta[mask] = theta_sub.
 
     base: flat parameters (P,) supplying the unselected (frozen) coordinates; mask: (P,)
-    bool. The Jacobian of g is the Jacobian of f restricted to the columns of `mask`. For a
-    `flat_function` (or one output selection of it, `f.outputs`), the frozen tensors enter
-    as constants, so their gradients are never formed; any other f gets them by scattering
-    theta_sub into base. With every coordinate selected, g is f.
+    bool. f is a `flat_function` (or an output selection of one, `f.outputs`): the frozen
+    tensors enter as constants, so their gradients are never formed, and the Jacobian of g
+    is the Jacobian of f restricted to the columns of `mask`. With every coordinate
+    selected, g is f.
     """
     if bool(mask.all()):
         return f
-    model = getattr(f, "model", None)
-    if model is not None:
-        g = flat_function(model, frozen=base, mask=mask)
-        outputs = getattr(f, "outputs", None)
-        if outputs is None:
-            return g
-        return lambda theta_sub, x: g(theta_sub, x)[:, outputs]
-    index = torch.nonzero(mask).flatten().to(base.device)
-    frozen = base.detach()
-
-    def g(theta_sub: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return f(frozen.index_put((index,), theta_sub), x)
-
-    return g
+    g = flat_function(f.model, frozen=base, mask=mask)
+    outputs = getattr(f, "outputs", None)
+    if outputs is None:
+        return g
+    return lambda theta_sub, x: g(theta_sub, x)[:, outputs]
 
 
 def model_dtype(model: nn.Module) -> torch.dtype:
@@ -226,7 +217,7 @@ def output_dim(model: nn.Module, x: torch.Tensor) -> tuple[int, bool]:
 
     Raises:
         ValueError: the model cannot evaluate an example of x's shape (naming the shape and
-            the first layer's expected input size), or returns non-finite outputs.
+            the first layer's expected input size).
     """
     try:
         with torch.no_grad():

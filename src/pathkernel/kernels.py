@@ -43,6 +43,7 @@ from pathkernel.functional import (
     check_inputs,
     flat_function,
     flat_parameters,
+    is_meta,
     model_dtype,
     output_dim,
     parameter_mask,
@@ -109,13 +110,24 @@ def _check_params(model: nn.Module, params: torch.Tensor | None, name: str) -> t
 
 def _check_normalizable(diagonal: torch.Tensor, name: str) -> None:
     """The cosine form divides by sqrt(K(x, x)): refuse points where the gradient vanishes."""
-    if diagonal.device.type == "meta":  # shapes only: nothing to check
+    if is_meta(diagonal):  # shapes only: nothing to check
         return
     zero = torch.nonzero((diagonal <= 0).any(-1)).flatten()
     if zero.numel():
         raise ValueError(f"normalized=True is undefined at {name} rows {zero[:8].tolist()}"
                          f"{' ...' if zero.numel() > 8 else ''}: the gradient of f vanishes there (K(x, x) = 0); "
                          "use normalized=False or drop those points")
+
+
+def trainable_features(chain: structured.Chain | None, g: FlatFunction, theta: torch.Tensor, x: torch.Tensor,
+                       mask: torch.Tensor, rows: int) -> torch.Tensor:
+    """(n, c, P) tangent features over the coordinates of `mask` at flat parameters theta (P_all,):
+    from the chain's outer products (its trainable tensors are `mask`'s), or as Jacobians of
+    g, the model as a function of those coordinates (`functional.restricted_function`), in
+    chunks of `rows` examples."""
+    if chain is not None:
+        return structured.features(chain, theta, x, trainable_only=True)
+    return torch.cat([J for _, J in jacobian_chunks(g, select_columns(theta, mask), x, rows)])
 
 
 def _rows_per_chunk(rows: int, bytes_per_row: int, max_memory: int) -> int:
@@ -156,12 +168,9 @@ def tangent_features(
     c, scalar = output_dim(model, x)
     check_allocation("tangent_features", (x.shape[0], c, int(mask.sum())), theta.dtype, theta.device)
     chain = chain_for(model, x, method, parameters)
-    if chain is not None:
-        features = structured.features(chain, theta, x.detach(), trainable_only=True)
-    else:
-        f = restricted_function(flat_function(model), theta, mask)
-        chunk = _rows_per_chunk(x.shape[0], c * int(mask.sum()) * theta.element_size(), max_memory)
-        features = torch.cat([J for _, J in jacobian_chunks(f, select_columns(theta, mask), x.detach(), chunk)])
+    chunk = _rows_per_chunk(x.shape[0], c * int(mask.sum()) * theta.element_size(), max_memory)
+    features = trainable_features(chain, restricted_function(flat_function(model), theta, mask), theta, x.detach(),
+                                  mask, chunk)
     return features[:, 0, :] if scalar else features
 
 

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch.func import grad
 
+from pathkernel.functional import is_meta
+
 LOSSES = ("mse", "bce", "cross_entropy")
 
 
@@ -35,7 +37,7 @@ def prepare_targets(loss: str, y: torch.Tensor, n: int, c: int, dtype: torch.dty
             raise ValueError(f"loss='cross_entropy' needs c >= 2 logits; the model has {c} output")
         if y.dim() != 1 or y.dtype.is_floating_point or y.dtype == torch.bool:
             raise TypeError(f"cross_entropy targets must be integer class labels of shape (n,); got {y.dtype} {tuple(y.shape)}")
-        if y.device.type != "meta" and (int(y.min()) < 0 or int(y.max()) >= c):  # meta: shapes only
+        if not is_meta(y) and (int(y.min()) < 0 or int(y.max()) >= c):  # meta: shapes only
             raise ValueError(f"class labels must lie in [0, {c}); got range [{int(y.min())}, {int(y.max())}]")
         return y.long()
     if not y.dtype.is_floating_point:
@@ -48,7 +50,7 @@ def prepare_targets(loss: str, y: torch.Tensor, n: int, c: int, dtype: torch.dty
     if loss == "bce":
         if c != 1:
             raise ValueError(f"loss='bce' needs one logit per example; the model has {c}")
-        if target.device.type != "meta" and not torch.all((target == 0) | (target == 1)):
+        if not is_meta(target) and not torch.all((target == 0) | (target == 1)):
             raise ValueError("loss='bce' needs targets in {0, 1}")
     return target
 

@@ -24,8 +24,8 @@ from collections.abc import Callable
 import torch
 
 from pathkernel import structured
-from pathkernel.functional import FlatFunction, progress, restricted_function, select_columns
-from pathkernel.kernels import jacobian_chunks
+from pathkernel.functional import FlatFunction, progress, restricted_function
+from pathkernel.kernels import trainable_features
 from pathkernel.losses import loss_derivative, prepare_targets
 from pathkernel.training import TrainingPath
 
@@ -59,12 +59,10 @@ def buffered_terms(
     P = int(mask.sum())
     target = prepare_targets(path.loss, path.y, n, c, theta.dtype)
     rows_per_chunk = max(1, max_memory // (4 * c * P * theta.element_size()))
+    g = restricted_function(f, theta[0].to(x.device), mask)  # frozen coordinates are constant along the path
 
     def features(t: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-        if chain is not None:
-            return structured.features(chain, t, xs, trainable_only=True)  # the chain marks the frozen tensors
-        g = restricted_function(f, t, mask)
-        return torch.cat([J for _, J in jacobian_chunks(g, select_columns(t, mask), xs, rows_per_chunk)])
+        return trainable_features(chain, g, t, xs, mask, rows_per_chunk)
 
     adam = path.optimizer == "adam"
     decay = path.hyper["betas"][0] if adam else path.hyper["momentum"]

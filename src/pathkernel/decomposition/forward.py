@@ -7,7 +7,7 @@ import torch
 from pathkernel import structured
 from pathkernel.decomposition.quadrature import segment_rule
 from pathkernel.functional import FlatFunction, progress, restricted_function, select_columns
-from pathkernel.kernels import jacobian, jacobian_chunks
+from pathkernel.kernels import jacobian, trainable_features
 from pathkernel.losses import loss_derivative, prepare_targets
 from pathkernel.training import TrainingPath
 
@@ -44,6 +44,7 @@ def forward_terms(
     itemsize = theta.element_size()
     jacobian_rows = max(1, max_memory // (4 * c * int(mask.sum()) * itemsize))
     everyone = torch.arange(n, device=x.device)
+    g = restricted_function(f, theta[0].to(x.device), mask)  # frozen coordinates are constant along the path
     for k in progress(range(0, path.steps, stride), total=-(-path.steps // stride), desc="per-sample kernel",
                       enabled=progress_bar):
         coefficient = x.new_zeros(n, c)
@@ -63,8 +64,7 @@ def forward_terms(
             train_side = structured.side(chain, theta_k, x_used)
             chunk = max(1, max_memory // (4 * index.numel() * c * c * itemsize))
         else:
-            J_train = torch.cat([J for _, J in jacobian_chunks(restricted_function(f, theta_k, mask),
-                                                               select_columns(theta_k, mask), x_used, jacobian_rows)])
+            J_train = trainable_features(None, g, theta_k, x_used, mask, jacobian_rows)
             chunk = jacobian_rows
         for start in range(0, m, chunk):
             xq = x[start : start + chunk]
@@ -72,8 +72,7 @@ def forward_terms(
                 K = sum(w * structured.kernel(structured.side(chain, theta_k + s * delta, xq), train_side)
                         for s, w in zip(*rule))
             else:
-                J_query = sum(w * jacobian(restricted_function(f, theta_k + s * delta, mask),
-                                           select_columns(theta_k + s * delta, mask), xq) for s, w in zip(*rule))
+                J_query = sum(w * jacobian(g, select_columns(theta_k + s * delta, mask), xq) for s, w in zip(*rule))
                 K = torch.einsum("mcp,bdp->mbcd", J_query, J_train)
             path_kernel[start : start + chunk].index_add_(1, index, K * lr_sum[index, None, None])
             weighted[start : start + chunk].index_add_(1, index, K * coefficient[index][None, :, None, :])

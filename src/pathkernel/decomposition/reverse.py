@@ -36,7 +36,7 @@ from torch.func import jvp, vmap
 
 from pathkernel import structured
 from pathkernel.functional import FlatFunction, progress, restricted_function, select_columns
-from pathkernel.kernels import jacobian_chunks
+from pathkernel.kernels import trainable_features
 from pathkernel.losses import loss_derivative, prepare_targets
 from pathkernel.training import ADAM_FAMILY, TrainingPath
 
@@ -135,11 +135,11 @@ def reverse_terms(
     if chain is not None and query_f is not f:
         raise ValueError("explaining some outputs only goes through torch.func (chain=None)")
 
+    base = theta[0].to(x.device)  # frozen coordinates are constant along the path
+    g, g_query = restricted_function(f, base, mask), restricted_function(query_f, base, mask)
+
     def features(t: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-        if chain is not None:
-            return structured.features(chain, t, xs, trainable_only=True)  # the chain marks the frozen tensors
-        g = restricted_function(query_f, t, mask)
-        return torch.cat([J for _, J in jacobian_chunks(g, select(t), xs, queries_per_chunk)])
+        return trainable_features(chain, g_query, t, xs, mask, queries_per_chunk)
 
     weighted = x.new_zeros(m, n, cq, c)
     path_kernel = x.new_zeros(m, n, cq, c)
@@ -174,8 +174,7 @@ def reverse_terms(
             xb = path.x[rows]
             with torch.no_grad():
                 lprime = loss_derivative(path.loss, f(theta_k, xb), target[rows])
-            along = _directional(restricted_function(f, theta_k, mask), select(theta_k), xb,
-                                 u.reshape(-1, P)).reshape(xq.shape[0], cq, rows.numel(), c)
+            along = _directional(g, select(theta_k), xb, u.reshape(-1, P)).reshape(xq.shape[0], cq, rows.numel(), c)
             along = along.permute(0, 2, 1, 3)
             path_kernel[q_rows].index_add_(1, rows, along)
             weighted[q_rows].index_add_(1, rows, along * lprime[None, :, None, :])
