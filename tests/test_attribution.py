@@ -340,6 +340,88 @@ def test_experiment_adds_up_and_is_deterministic():
     assert result_digest(experiment.run(TINY, seed=1)) != result_digest(result)
 
 
+@pytest.fixture(scope="module")
+def tiny_result():
+    return experiment.run(TINY, seed=0)
+
+
+def test_experiment_numbers_against_the_result(tiny_result):
+    import re
+    from pathlib import Path
+
+    result = tiny_result
+    numbers = experiment.numbers(result)
+    chapter = (Path(__file__).parents[1] / "notebooks" / "attribution.md").read_text()
+    assert set(re.findall(r"\{glue:text\}`([\w-]+)`", chapter)) == set(numbers)
+    m, n = result.contributions.shape
+    # the classes of the proponents and opponents, and the mass TracIn flips, by loops over the digits
+    same = [sum(result.train_labels[i] == result.predicted[j] for i in result.proponents[j]) / TINY.k for j in range(m)]
+    other = [sum(result.train_labels[i] != result.predicted[j] for i in result.opponents[j]) / TINY.k for j in range(m)]
+    np.testing.assert_array_equal(experiment.proponent_classes(result)[0], same)
+    np.testing.assert_array_equal(experiment.proponent_classes(result)[1], other)
+    correct = [j for j in range(m) if not result.mistake[j]]
+    assert numbers["attribution-pro-same-correct"] == f"{sum(same[j] for j in correct) / len(correct):.0%}"
+    flipped = sum(abs(result.contributions[j, i]) for j in range(m) for i in range(n)
+                  if np.sign(result.tracin[j, i]) != np.sign(result.contributions[j, i]))
+    assert experiment.flip_mass(result) == pytest.approx(flipped / np.abs(result.contributions).sum(), rel=1e-12)
+    best = max(range(len(TINY.checkpoint_counts)), key=lambda c: result.spearman[c])
+    assert numbers["attribution-best-count"] == str(TINY.checkpoint_counts[best])
+    assert numbers["attribution-sign-last"] == f"{1 - result.sign_agreement[-1]:.0%}"
+    assert numbers["attribution-n"] == "60" and numbers["attribution-k"] == "3" and numbers["attribution-scale"] == "quick"
+    assert numbers["attribution-parameters"] == f"{result.parameters:,}"
+
+
+def test_the_committed_benchmark_is_found_from_the_package_whatever_the_folder(tmp_path, monkeypatch):
+    import json
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)  # the chapter may run from any folder
+    path = experiment.benchmark_file()
+    assert path == Path(__file__).parents[1] / "benchmarks" / "results" / "attribution.json"
+    bench = experiment.load_benchmark()
+    assert bench == json.loads(path.read_text())
+    with pytest.raises(FileNotFoundError, match="not from a checkout"):  # an installed copy
+        experiment.benchmark_file(tmp_path / "site-packages" / "pathkernel")
+    with pytest.raises(FileNotFoundError, match="benchmarks.attribution"):  # a checkout without the results
+        experiment.benchmark_file(tmp_path / "src" / "pathkernel")
+
+
+def test_benchmark_rows_and_numbers_read_the_file():
+    bench = experiment.load_benchmark()
+    rows = experiment.scale_rows(bench)
+    assert [(row["storage"], row["dtype"]) for row in rows] == [
+        (storage, dtype) for storage, key in (("disk", "scale"), ("replay", "replay")) for dtype in bench[key]]
+    replay32 = bench["replay"]["float32"]
+    row = next(row for row in rows if (row["storage"], row["dtype"]) == ("replay", "float32"))
+    assert row["measured steps"] == replay32["measured"][-1]["steps"]
+    assert row["disk GB at T=10⁴"] == replay32["extrapolated"]["disk_gigabytes"]
+    numbers = experiment.benchmark_numbers(bench)
+    assert numbers["attribution-scale-every"] == str(replay32["extrapolated"]["checkpoint_every"])
+    assert numbers["attribution-scale-replay-hours32"] == f"{replay32['extrapolated']['one_output_hours_per_query']:.1f}"
+    ram = max(bench["scale"][dtype]["extrapolated"]["ram_gigabytes"] for dtype in bench["scale"])
+    assert numbers["attribution-scale-disk-ram"] == f"{ram:.1f}"
+
+
+def test_figures_and_tables(tiny_result):
+    import matplotlib.pyplot as plt
+
+    from pathkernel import plots
+
+    result = tiny_result
+    m = len(result.predicted)
+    fig = plots.attribution.examples(result)
+    assert len(fig.axes) == m * (2 * TINY.k + 1)
+    plt.close(fig)
+    fig = plots.attribution.tracin(result)
+    assert len(fig.axes) == 2
+    plt.close(fig)
+    frame = plots.attribution.additivity_table(result)
+    np.testing.assert_allclose(frame["sum"], frame["f(θ_T, x)"], rtol=0, atol=1e-11)
+    assert plots.attribution.tracin_table(result)["checkpoints"].tolist() == list(TINY.checkpoint_counts)
+    scale = plots.attribution.scale_table(experiment.load_benchmark())
+    assert scale.index.names == ["storage", "dtype"] and len(scale) == len(experiment.scale_rows(experiment.load_benchmark()))
+
+
 @pytest.mark.parametrize("name", ["nesterov", "adam"])
 def test_reverse_sweep_leaves_the_path_untouched_and_repeats(name):
     # the backward sweep updates its adjoints in place; the snapshots it reads must not change

@@ -1,5 +1,7 @@
 import dataclasses
 import math
+import re
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -10,11 +12,14 @@ from torch import nn
 import pathkernel as pk
 from pathkernel import plots
 from pathkernel.experiments import ball_sphere as bs
+from pathkernel.experiments.ball_sphere import network, residual
 from reference import load_flat, naive_jacobian
 
 TINY = bs.Config(scale="quick", n=40, width=16, lr=0.2, steps=200, k=6, grid=15, sweep_n=12, r2=0.5,
                  sweep_lrs=(0.05, 0.1), sweep_widths=(8, 16), sweep_steps=(4, 8), base_lr=0.05, base_width=8,
                  base_steps=4, n_query=10, angles=36)
+TINY_NETWORK, TINY_SWEEP = TINY.network_config(), TINY.residual_config()
+CHAPTER = Path(__file__).parents[1] / "notebooks" / "ball_sphere.md"
 
 
 class SquaredRadius(nn.Module):
@@ -85,7 +90,12 @@ def test_remainder_matches_a_naive_first_order_sum_and_the_exact_form_vanishes()
 
 @pytest.fixture(scope="module")
 def result():
-    return bs.run(TINY, seed=0)
+    return network.run(TINY_NETWORK, seed=0)
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    return residual.run(TINY_SWEEP, seed=0)
 
 
 def test_run_trains_to_100_percent_and_the_tangent_svm_separates(result):
@@ -107,22 +117,40 @@ def test_run_neighbour_sets_and_their_jaccard(result):
         np.testing.assert_array_equal(np.sort(result.euclidean_neighbours[j]), np.sort(np.argsort(distances)[:TINY.k]))
 
 
-def test_run_sweep_shares_the_base_run_and_the_exact_form_is_round_off(result):
+def test_run_sweep_shares_the_base_run_and_the_exact_form_is_round_off(sweep):
     for name in ("lr", "width", "steps"):
-        values = getattr(TINY, f"sweep_{name}s" if name != "steps" else "sweep_steps")
-        assert getattr(result, f"residual_{name}").shape == (len(values),)
-        assert np.all(getattr(result, f"residual_{name}_exact") < 1e-12)
-        assert np.all(getattr(result, f"residual_{name}") > getattr(result, f"residual_{name}_exact"))
-    base = result.residual_lr[TINY.sweep_lrs.index(TINY.base_lr)]
-    assert base == result.residual_width[TINY.sweep_widths.index(TINY.base_width)]
-    assert base == result.residual_steps[TINY.sweep_steps.index(TINY.base_steps)]
+        values = getattr(TINY_SWEEP, f"sweep_{name}s" if name != "steps" else "sweep_steps")
+        assert getattr(sweep, f"residual_{name}").shape == (len(values),)
+        assert np.all(getattr(sweep, f"residual_{name}_exact") < 1e-12)
+        assert np.all(getattr(sweep, f"residual_{name}") > getattr(sweep, f"residual_{name}_exact"))
+    base = sweep.residual_lr[TINY.sweep_lrs.index(TINY.base_lr)]
+    assert base == sweep.residual_width[TINY.sweep_widths.index(TINY.base_width)]
+    assert base == sweep.residual_steps[TINY.sweep_steps.index(TINY.base_steps)]
 
 
 def test_run_is_deterministic():
-    config = dataclasses.replace(TINY, steps=10, grid=5, angles=8)
-    a, b = bs.run(config, seed=1), bs.run(config, seed=1)
-    for field in ("grid_network", "grid_svm", "kernel_neighbours", "residual_lr", "radius"):
+    config = dataclasses.replace(TINY_NETWORK, steps=10, grid=5, angles=8)
+    a, b = network.run(config, seed=1), network.run(config, seed=1)
+    for field in ("grid_network", "grid_svm", "kernel_neighbours", "radius"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    a, b = residual.run(TINY_SWEEP, seed=1), residual.run(TINY_SWEEP, seed=1)
+    np.testing.assert_array_equal(a.residual_lr, b.residual_lr)
+
+
+def test_the_old_single_module_api_runs_both_studies_and_reads_their_fields(result, sweep):
+    # the former ball_sphere.Config / run / Result: one config of both studies, the old field names
+    old = bs.run(TINY, seed=0)
+    assert old.network.config == TINY_NETWORK and old.residual.config == TINY_SWEEP
+    np.testing.assert_array_equal(old.radius, result.radius)
+    np.testing.assert_array_equal(old.residual_lr, sweep.residual_lr)
+    assert old.accuracy == result.accuracy and old.config is TINY
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        old.nothing
+    assert bs.Config.of(TINY_NETWORK, TINY_SWEEP) == TINY
+    assert bs.Config.quick() == bs.Config.of(network.Config.quick(), residual.Config.quick())
+    with pytest.raises(ValueError, match=r"differ in \['r2'\]"):
+        bs.Config.of(TINY_NETWORK, dataclasses.replace(TINY_SWEEP, r2=0.8))
+    assert bs.box_grid is network.box_grid and bs.remainder is residual.remainder and bs.sweep is residual.sweep
 
 
 @pytest.mark.parametrize("changes, match", [({"k": 41}, "k=41"), ({"sweep_lrs": (0.1, 0.2)}, "base value 0.05"),
@@ -130,16 +158,66 @@ def test_run_is_deterministic():
 def test_bad_configs(changes, match):
     with pytest.raises(ValueError, match=match):
         dataclasses.replace(TINY, **changes)
+    study = TINY_NETWORK if "k" in changes else TINY_SWEEP
+    with pytest.raises(ValueError, match=match):
+        dataclasses.replace(study, **changes)
 
 
 def test_presets():
-    assert bs.Config.quick().scale == "quick" and bs.Config.paper().scale == "paper"
-    assert bs.Config.paper().n > bs.Config.quick().n and bs.Config.paper().steps > bs.Config.quick().steps
+    for module in (bs, network, residual):
+        assert module.Config.quick().scale == "quick" and module.Config.paper().scale == "paper"
+    assert network.Config.paper().n > network.Config.quick().n
+    assert network.Config.paper().steps > network.Config.quick().steps
+    assert residual.Config.paper().sweep_n > residual.Config.quick().sweep_n
 
 
-@pytest.mark.parametrize("name, panels", [("ballsphere_decision", 2), ("ballsphere_neighbours", 2 * len(TINY.ts)),
-                                          ("ballsphere_svm", 3), ("ballsphere_residual", 3)])
+def test_network_numbers_against_the_result(result):
+    numbers = network.numbers(result)
+    r = math.sqrt(TINY.r2)
+    radius = result.radius[np.isfinite(result.radius)]
+    midway = (1 + r) / 2
+    assert network.midway_radius(TINY.r2) == pytest.approx(midway, rel=1e-15)
+    assert network.midway_gap(result) == max(abs(value - midway) for value in radius)
+    assert network.inside_fraction(result) == sum(value < r for value in radius) / len(result.radius)
+    assert network.least_similar_t(result) == TINY.ts[list(result.jaccard).index(min(result.jaccard))]
+    assert numbers["ballsphere-radius-min"] == f"{min(radius):.3f}"
+    assert numbers["ballsphere-radius-mean"] == f"{sum(radius) / len(radius):.3f}"
+    assert numbers["ballsphere-r"] == f"{r:.3f}" and numbers["ballsphere-n"] == "40"
+    assert numbers["ballsphere-accuracy"] == "100%" and numbers["ballsphere-scale"] == "quick"
+    assert numbers["ballsphere-paper-n"] == str(network.Config.paper().n)
+
+
+def test_residual_numbers_against_the_result(sweep):
+    numbers = residual.numbers(sweep)
+    plain = [*sweep.residual_lr, *sweep.residual_width, *sweep.residual_steps]
+    exact = [*sweep.residual_lr_exact, *sweep.residual_width_exact, *sweep.residual_steps_exact]
+    np.testing.assert_array_equal(residual.all_residuals(sweep), plain)
+    np.testing.assert_array_equal(residual.all_residuals(sweep, exact=True), exact)
+    assert numbers["ballsphere-residual-max"] == f"{max(plain):.0e}"
+    assert numbers["ballsphere-exact-max"] == f"{max(exact):.0e}"
+    # base lr 0.05 is the first of (0.05, 0.1): the factor is the second over the first, predicted (0.1 / 0.05)^2
+    assert residual.lr_growth(sweep) == (sweep.residual_lr[1] / sweep.residual_lr[0], pytest.approx(4.0))
+    assert numbers["ballsphere-lr-predicted"] == "4" and numbers["ballsphere-width-last"] == "16"
+
+
+def test_every_number_of_the_chapter_comes_from_one_study(result, sweep):
+    ours, theirs = network.numbers(result), residual.numbers(sweep)
+    assert not ours.keys() & theirs.keys()
+    assert set(re.findall(r"\{glue:text\}`([\w-]+)`", CHAPTER.read_text())) == ours.keys() | theirs.keys()
+
+
+@pytest.mark.parametrize("name, panels", [("decision", 2), ("neighbours", 2 * len(TINY.ts)), ("svm", 3)])
 def test_figures(result, name, panels):
-    fig = getattr(plots, name)(result)
+    fig = getattr(plots.ball_sphere, name)(result)
     assert len(fig.axes) == panels
     plt.close(fig)
+
+
+def test_residual_figure_and_the_tables(result, sweep):
+    fig = plots.ball_sphere.residual(sweep)
+    assert len(fig.axes) == 3
+    plt.close(fig)
+    frame = plots.ball_sphere.neighbours_table(result).data
+    assert frame["t"].tolist() == list(TINY.ts) and frame["Jaccard(NTK, Euclidean)"].tolist() == result.jaccard.tolist()
+    frame = plots.ball_sphere.residual_table(sweep).data
+    assert frame["lr"].tolist() == list(TINY.sweep_lrs) and frame["max |R|"].tolist() == sweep.residual_lr.tolist()

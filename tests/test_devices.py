@@ -45,8 +45,8 @@ by mixing devices, fails the test. What meta cannot catch:
   (every device accepts CPU scalars), and CPU index tensors used on device tensors (torch
   moves them: a host-to-device copy per call on CUDA, not an error);
 * device-to-host copies and synchronizations (performance, not correctness), pinned-memory
-  staging of CUDA snapshot rows (`pathkernel.snapshots.host_copy`), CUDA memory checks,
-  numerical differences, TF32, non-determinism, out-of-memory behaviour.
+  staging of CUDA snapshot rows (`pathkernel.recording.snapshots.host_copy`), CUDA memory
+  checks, numerical differences, TF32, non-determinism, out-of-memory behaviour.
 """
 
 from __future__ import annotations
@@ -570,14 +570,14 @@ META_CASES = {
     "tangent_kernel/conv1d": (meta_kernel(conv1d, 6), COMPLETES),
     "tangent_kernel/conv1d-frozen-params2": (meta_kernel(lambda: frozen(conv1d()), 6, two_params=True), COMPLETES),
     "tangent_kernel/normalized": (meta_kernel(lambda: mlp(2), 3, normalized=True),
-                                  {"kernels._check_normalizable": "refuses K(x, x) = 0 (torch.nonzero)"}),
+                                  {"checks.check_normalizable": "refuses K(x, x) = 0 (torch.nonzero)"}),
     "tangent_kernel/conv1d-normalized": (meta_kernel(conv1d, 6, normalized=True),
-                                         {"kernels._check_normalizable": "refuses K(x, x) = 0 (torch.nonzero)"}),
+                                         {"checks.check_normalizable": "refuses K(x, x) = 0 (torch.nonzero)"}),
     "tangent_features/structured": (
         lambda: pk.tangent_features(meta_model(mlp(2)), torch.empty(5, 3, dtype=D, device=META)), COMPLETES),
     "tangent_features/conv1d-frozen": (lambda: pk.tangent_features(meta_model(frozen(conv1d())),
                                                                    torch.empty(5, 6, dtype=D, device=META)), COMPLETES),
-    **{f"train/{name}": (meta_train(name), {"training.train": "the divergence check reads the loss (bool); the path "
+    **{f"train/{name}": (meta_train(name), {"loop.train": "the divergence check reads the loss (bool); the path "
                                             "is kept on the CPU, a device-to-host copy per step"})
        for name in OPTIMIZERS},
     **{f"domingos/{name}/theorem": (meta_domingos(name), COMPLETES) for name in OPTIMIZERS},

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import re
@@ -16,12 +17,21 @@ TINY = discrete_theorem.Config(scale="quick", n=12, width=8, time=1.0, lrs=(0.2,
 
 
 def test_registry_and_chapters_agree():
-    labelled = {}
+    """Every declared figure is shown by its chapter through book.show and labelled there; a chapter
+    shows and labels only declared figures of its own: the chapter and the CLI draw with one call."""
+    labelled, shown = {}, {}
     for notebook in NOTEBOOKS.glob("*.md"):
-        for name in re.findall(r"^:name: (fig-[\w-]+)$", notebook.read_text(), flags=re.M):
+        text = notebook.read_text()
+        for name in re.findall(r"^:name: (fig-[\w-]+)$", text, flags=re.M):
             labelled[name] = notebook.stem
-    assert labelled == {spec.id: spec.chapter for spec in figures.FIGURES.values()}
+        for name in re.findall(r"^book\.show\(\"(fig-[\w-]+)\"\)$", text, flags=re.M):
+            shown[name] = notebook.stem
+    declared = {spec.id: spec.chapter for spec in figures.FIGURES.values()}
+    assert labelled == declared
+    assert shown == declared
     for spec in figures.FIGURES.values():
+        assert spec.draw.__module__ == f"pathkernel.plots.{spec.chapter}"
+        assert spec.plot == f"{spec.chapter}.{spec.draw.__name__}"
         assert re.fullmatch(r"fig-[a-z0-9]+(-[a-z0-9]+)+", spec.id)
         module = figures.experiment_module(spec)
         assert hasattr(module.Config, "quick") and hasattr(module.Config, "paper")
@@ -136,3 +146,34 @@ def test_bad_scale_environment_is_one_line_exit_2(tmp_path):
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
     assert "PATHKERNEL_SCALE='huge'; expected one of ('quick', 'paper')" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_declarations_are_checked_when_imported():
+    from pathkernel.plots._declare import figure
+    from pathkernel.experiments import linear_regression
+
+    def undocumented(result):
+        return None
+
+    def documented(result):
+        """A figure."""
+
+    before = dict(figures.FIGURES)
+    with pytest.raises(ValueError, match="'fig_bad' must look like 'fig-<chapter>-<what>'"):
+        figure("fig_bad", linear_regression)
+    with pytest.raises(ValueError, match="study=.* must be a pathkernel.experiments module"):
+        figure("fig-test-thing", figures)
+    with pytest.raises(ValueError, match="needs a docstring"):
+        figure("fig-test-thing", linear_regression)(undocumented)
+    with pytest.raises(ValueError, match="fig-linear-residual is declared twice"):
+        figure("fig-linear-residual", linear_regression)(documented)
+    assert figures.FIGURES == before
+
+
+def test_build_draws_through_the_declaration(tmp_path, monkeypatch):
+    drawn = []
+    spec = figures.spec("fig-discrete-residual-lr")
+    original = spec.draw
+    monkeypatch.setitem(figures.FIGURES, spec.id, dataclasses.replace(spec, draw=lambda r: drawn.append(r) or original(r)))
+    record = figures.build(spec.id, out=tmp_path, config=TINY)
+    assert len(drawn) == 1 and record["plot"] == spec.plot and record["experiment"] == spec.experiment

@@ -229,7 +229,7 @@ def test_kernel_neighbours_rank_by_the_trainable_cosine():
 
 
 def test_structured_features_of_the_trainable_tensors_alone():
-    from pathkernel import structured
+    from pathkernel.kernels import structured
 
     model = freeze(mlp(out_dim=2), 0, 3, 4)
     chain = structured.chain_of(model)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import pathkernel as pk
-from pathkernel import replay, snapshots
+from pathkernel.recording import checkpoints, snapshots
 
 N = 10
 ROW_BYTES = 51 * 8  # mlp(): 4*6 + 6 + 6*3 + 3 parameters, float64
@@ -339,7 +339,7 @@ def failing_call(function, calls):
 @pytest.mark.parametrize("where", ["write", "fsync", "replace"])
 def test_injected_enospc_when_a_checkpoint_is_written(tmp_path, monkeypatch, where):
     if where == "write":
-        monkeypatch.setattr(replay, "open", FullDisk(free=8000), raising=False)
+        monkeypatch.setattr(checkpoints, "open", FullDisk(free=8000), raising=False)
     else:
         monkeypatch.setattr(os, where, failing_call(getattr(os, where), 5))
     recorder, seen, error = record(20, "replay", tmp_path, checkpoint_every=1)

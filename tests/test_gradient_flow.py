@@ -1,4 +1,6 @@
 import dataclasses
+import re
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -13,6 +15,11 @@ from reference import load_flat, naive_kernel, randn
 
 TINY = gf.Config(scale="quick", n=16, width=8, time=2.0, lrs=(0.1, 0.05, 0.025), n_query=10,
                  contribution_lr=0.05, time_pieces=8, n_times=11)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return gf.run(TINY, seed=0)
 
 
 def test_flow_of_linear_regression_against_the_matrix_exponential():
@@ -85,8 +92,8 @@ def test_predict_is_the_forward_pass():
     torch.testing.assert_close(gf.predict(model, pk.flat_parameters(model), xq), model(xq).detach())
 
 
-def test_run_measures_order_one_and_exact_contributions():
-    result = gf.run(TINY, seed=0)
+def test_run_measures_order_one_and_exact_contributions(tiny):
+    result = tiny
     assert result.steps.tolist() == [20, 40, 80]
     assert 0.85 < result.slope < 1.15
     assert result.flow_residual < 1e-7 < result.gap.min()
@@ -129,12 +136,45 @@ def test_flow_refuses_times_outside_its_interval():
         flow.params(1.5)
 
 
-def test_figures():
-    result = gf.run(TINY, seed=0)
-    fig = plots.gradient_flow_convergence(result)
+def test_figures_and_tables(tiny):
+    result = tiny
+    fig = plots.gradient_flow.convergence(result)
     left, right = fig.axes
     assert left.get_yscale() == "log" and right.get_xscale() == right.get_yscale() == "log"
     assert any(f"slope {result.slope:.2f}" in t.get_text() for t in right.get_legend().get_texts())
-    fig2 = plots.gradient_flow_contributions(result)
+    fig2 = plots.gradient_flow.contributions(result)
     assert len([ax for ax in fig2.axes if ax.get_label() != "<colorbar>"]) == 4 * len(TINY.queries)
     plt.close("all")
+    frame = plots.gradient_flow.table(result).data
+    assert frame["lr"].tolist() == list(TINY.lrs) and frame["max |f_GD - f_flow|"].tolist() == result.gap.tolist()
+    frame = plots.gradient_flow.contributions_table(result)
+    ball = result.y < 0
+    for j in range(len(TINY.queries)):
+        assert frame["sum over ball"][j] == round(sum(result.per_sample[j, i] for i in range(TINY.n) if ball[i]), 4)
+        assert frame["sum_i |c_i|"][j] == round(sum(abs(c) for c in result.per_sample[j]), 4)
+    assert frame["query"].tolist() == ["(0, 0)", "(0.6, 0.8)", "(-1.2, 0.5)"]
+
+
+def test_readings_of_the_contributions_against_loops(tiny):
+    result = tiny
+    m, n = result.weights.shape
+    spread = max(max(result.weights[:, i]) - min(result.weights[:, i]) for i in range(n))
+    assert gf.weight_spread(result) == pytest.approx(spread / np.abs(result.weights).max(), rel=1e-12)
+    gap = max(abs(result.per_sample[j, i] - result.per_sample_flow[j, i]) for j in range(m) for i in range(n))
+    assert gf.per_sample_gap(result) == pytest.approx(gap / np.abs(result.per_sample_flow).max(), rel=1e-12)
+    ratios = [sum(abs(c) for c in result.per_sample[j]) / abs(sum(result.per_sample[j])) for j in range(m)]
+    assert gf.cancellation(result) == pytest.approx(min(ratios), rel=1e-9) and gf.cancellation(result) >= 1
+
+
+def test_numbers_cover_the_chapter(tiny):
+    result = tiny
+    numbers = gf.numbers(result)
+    chapter = (Path(__file__).parents[1] / "notebooks" / "gradient_flow.md").read_text()
+    assert set(re.findall(r"\{glue:text\}`([\w-]+)`", chapter)) == set(numbers)
+    assert "glue(" not in chapter and "remove-output" not in chapter
+    assert numbers["gradientflow-scale"] == "quick" and numbers["gradientflow-contribution-lr"] == "0.05"
+    assert numbers["gradientflow-evaluations"] == str(result.flow_evaluations)
+    assert float(numbers["gradientflow-slope"]) == round(result.slope, 2)
+    assert float(numbers["gradientflow-gap-min"]) == float(f"{min(result.gap):.1e}")
+    assert float(numbers["gradientflow-weight-spread"].rstrip("%")) == pytest.approx(100 * gf.weight_spread(result), abs=0.5)
+    assert numbers["gradientflow-cancellation"] == f"{gf.cancellation(result):.0f}"

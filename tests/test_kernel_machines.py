@@ -1,4 +1,6 @@
 import math
+import re
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -68,13 +70,28 @@ def test_bad_arguments(call, match):
         call(np.zeros((3, 2)))
 
 
-def test_figures():
+def test_numbers_are_read_from_the_result():
+    result = km.run(TINY, seed=0)
+    numbers = km.numbers(result)
+    chapter = (Path(__file__).parents[1] / "notebooks" / "kernel_machines.md").read_text()
+    assert set(re.findall(r"\{glue:text\}`([\w-]+)`", chapter)) == set(numbers)
+    assert numbers["kernelmachines-scale"] == "quick"
+    # the slope refitted from the errors, the support counted from the dual coefficients
+    slope = np.polyfit(np.log(TINY.feature_counts), np.log(result.rff_error.mean(1)), 1)[0]
+    assert numbers["kernelmachines-slope"] == f"{slope:.2f}"
+    assert numbers["kernelmachines-n-support"] == np.count_nonzero(result.dual_coef) == len(result.support)
+    assert float(numbers["kernelmachines-by-hand"]) == float(f"{result.by_hand_error:.0e}") < 1e-10
+
+
+def test_figures_and_table():
     result = km.run(TINY)
-    fig = plots.kernelmachines_features(result)
+    fig = plots.kernel_machines.features(result)
     right = fig.axes[1]
     assert right.get_xscale() == right.get_yscale() == "log"
     assert any(f"slope {result.rff_slope:.2f}" in t.get_text() for t in right.get_legend().get_texts())
     plt.close(fig)
-    fig = plots.kernelmachines_svm(result)
+    fig = plots.kernel_machines.svm(result)
     assert any(f"support vectors ({len(result.support)})" in t.get_text() for t in fig.legends[0].get_texts())
     plt.close(fig)
+    frame = plots.kernel_machines.table(result).data
+    assert frame["degree p"].tolist() == list(TINY.degrees) and frame["features"].tolist() == [3, 10]

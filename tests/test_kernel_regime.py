@@ -1,5 +1,8 @@
 import dataclasses
+import importlib
 import math
+import re
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -10,9 +13,10 @@ from scipy.integrate import solve_ivp
 
 import pathkernel as pk
 from pathkernel import figures, plots
-from pathkernel.experiments import lazy_training as lt
-from pathkernel.experiments import ntk_limit as nl
-from pathkernel.experiments import output_scale as osc
+from pathkernel.experiments.kernel_regime import common
+from pathkernel.experiments.kernel_regime import lazy_training as lt
+from pathkernel.experiments.kernel_regime import ntk_limit as nl
+from pathkernel.experiments.kernel_regime import output_scale as osc
 from reference import naive_kernel
 
 LAZY = lt.Config(scale="quick", widths=(8, 64), seeds=1, steps=20, every=10, alphas=(1.0, 30.0), alpha_width=16,
@@ -27,7 +31,7 @@ def test_train_checkpoints_equal_one_recorded_path(monkeypatch):
     reference = pk.MLP(1, 6, 3, activation="relu", parameterization="ntk", seed=3, dtype=torch.float64)
     model = pk.MLP(1, 6, 3, activation="relu", parameterization="ntk", seed=3, dtype=torch.float64)
     path = pk.train(reference, x, y, lr=0.3, steps=12)
-    monkeypatch.setattr(lt, "PATH_BUDGET", 2 * pk.flat_parameters(model).numel())  # segments of 2 steps
+    monkeypatch.setattr(common, "PATH_BUDGET", 2 * pk.flat_parameters(model).numel())  # segments of 2 steps
     checkpoints = lt.train_checkpoints(model, x, y, lr=0.3, steps=12, every=4)
     torch.testing.assert_close(torch.stack(checkpoints), path.params[::4], rtol=0, atol=1e-14)
     with pytest.raises(ValueError, match="multiple"):
@@ -154,10 +158,11 @@ def test_presets():
 
 
 def test_figures(lazy, scale, limit):
-    for plot, result, axes in ((plots.kernelregime_functions, lazy, 2), (plots.kernelregime_weight_change, lazy, 2),
-                               (plots.kernelregime_linearization, lazy, 3), (plots.kernelregime_toy, scale, 2),
-                               (plots.kernelregime_ellipses, scale, 3), (plots.kernelregime_ode, scale, 2),
-                               (plots.kernelregime_ntk_limit, limit, 1), (plots.kernelregime_regression, limit, 2)):
+    chapter = plots.kernel_regime
+    for plot, result, axes in ((chapter.functions, lazy, 2), (chapter.weight_change, lazy, 2),
+                               (chapter.linearization, lazy, 3), (chapter.toy, scale, 2),
+                               (chapter.ellipses, scale, 3), (chapter.ode, scale, 2),
+                               (chapter.ntk_limit, limit, 1), (chapter.regression, limit, 2)):
         fig = plot(result)
         assert len(fig.axes) == axes, plot.__name__
         plt.close(fig)
@@ -171,3 +176,68 @@ def test_figure_build_is_byte_identical(tmp_path):
     for suffix in ("png", "pdf"):
         assert (tmp_path / "a" / f"fig-kernelregime-ellipses.{suffix}").read_bytes() == \
             (tmp_path / "b" / f"fig-kernelregime-ellipses.{suffix}").read_bytes()
+
+
+def test_old_module_names_are_the_studies():
+    for old, study in (("lazy_training", lt), ("output_scale", osc), ("ntk_limit", nl)):
+        assert importlib.import_module(f"pathkernel.experiments.{old}") is study
+    from pathkernel.experiments import lazy_training, ntk_limit, output_scale
+
+    assert (lazy_training, output_scale, ntk_limit) == (lt, osc, nl)
+    assert lt.regression_data is common.regression_data and lt.power_law is common.power_law
+    for figure_id, study in (("fig-kernelregime-functions", "lazy_training"), ("fig-kernelregime-ode", "output_scale"),
+                             ("fig-kernelregime-regression", "ntk_limit")):
+        assert figures.FIGURES[figure_id].experiment == f"kernel_regime.{study}"
+
+
+def test_numbers_cover_the_chapter_without_clashes(lazy, scale, limit):
+    values = [lt.numbers(lazy), osc.numbers(scale), nl.numbers(limit)]
+    merged = {name: value for part in values for name, value in part.items()}
+    assert len(merged) == sum(map(len, values))  # no name given by two studies
+    chapter = (Path(__file__).parents[1] / "notebooks" / "kernel_regime.md").read_text()
+    assert set(re.findall(r"\{glue:text\}`([\w-]+)`", chapter)) == set(merged)
+    assert all(isinstance(value, str) for value in merged.values())
+
+
+def test_lazy_training_numbers(lazy):
+    numbers = lt.numbers(lazy)
+    assert numbers["kernelregime-scale"] == "quick" and numbers["kernelregime-widths"] == "8 to 64"
+    assert (numbers["kernelregime-width-narrow"], numbers["kernelregime-alpha-width"]) == ("8", "16")
+    # means over seeds of the last checkpoint, recomputed by a loop
+    for key, field, width, digits in (("change-narrow", "weight_change", 0, 1), ("change-wide", "weight_change", 1, 2)):
+        final = getattr(lazy, field)[width, :, -1]
+        assert numbers[f"kernelregime-{key}"] == f"{100 * sum(final) / len(final):.{digits}f}%"
+    assert float(numbers["kernelregime-distance-wide"]) == pytest.approx(lazy.distance[1, 0, -1], abs=5e-4)
+    assert float(numbers["kernelregime-kappa-narrow"]) == pytest.approx(lazy.kappa[0], abs=5e-3)
+    # alpha * kappa_alpha is the same for every alpha, up to round-off
+    products = [alpha * kappa for alpha, kappa in zip(LAZY.alphas, lazy.alpha_kappa)]
+    assert lt.kappa_alpha_spread(lazy) == pytest.approx(max(products) / min(products) - 1, abs=1e-15)
+    assert 0 <= lt.kappa_alpha_spread(lazy) < 1e-9
+
+
+def test_output_scale_numbers(scale):
+    numbers = osc.numbers(scale)
+    assert (numbers["kernelregime-toy-alpha-first"], numbers["kernelregime-toy-alpha-last"]) == ("1", "20")
+    assert (numbers["kernelregime-alpha-small"], numbers["kernelregime-alpha-large"], numbers["kernelregime-ode-lr"]) \
+        == ("0.3", "30", "0.1")
+    # the toy's linearized minimizer sits ybar / (alpha f'(w0)) from w0
+    for key, alpha in (("first", SCALE.toy_alphas[0]), ("last", SCALE.toy_alphas[-1])):
+        moved = SCALE.toy_target / (alpha * osc.toy_slope(SCALE.toy_x))
+        assert float(numbers[f"kernelregime-toy-move-linear-{key}"]) == pytest.approx(moved, abs=5e-4)
+    change = np.linalg.norm(scale.kernels[-1, -1] - scale.kernels[-1, 0]) / np.linalg.norm(scale.kernels[-1, 0])
+    assert numbers["kernelregime-kernel-change-large"] == f"{change:.1%}"
+    assert float(numbers["kernelregime-linear-gap-small"]) == pytest.approx(scale.linear_gap[0], rel=0.05)
+    assert float(numbers["kernelregime-discretization"]) == pytest.approx(scale.discretization_gap, abs=5e-4)
+
+
+def test_ntk_limit_numbers(limit):
+    numbers = nl.numbers(limit)
+    assert numbers["kernelregime-limit-widths"] == "8 to 512" and numbers["kernelregime-regression-width"] == "256"
+    assert float(numbers["kernelregime-time"]) == LIMIT.lr * LIMIT.steps
+    for a, activation in enumerate(("relu", "erf")):
+        errors = limit.kernel_error[a, -1]
+        assert numbers[f"kernelregime-kernel-error-{activation}"] == f"{100 * sum(errors) / len(errors):.1f}%"
+        assert numbers[f"kernelregime-kernel-slope-{activation}"] == f"{limit.kernel_slope[a]:.2f}"
+    gap = max(abs(a - b) for a, b in zip(limit.analytic, limit.kernel_regression))
+    assert nl.flow_to_ridge(limit) == gap > 0
+    assert numbers["kernelregime-flow-vs-ridge"] == f"{gap:.3f}"

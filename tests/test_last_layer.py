@@ -1,4 +1,6 @@
 import dataclasses
+import re
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -94,8 +96,29 @@ def test_run_is_deterministic():
     assert np.array_equal(a.grid_svm, b.grid_svm) and np.array_equal(a.network_accuracy, b.network_accuracy)
 
 
-def test_figure(result):
-    fig = plots.last_layer_svm(result)
+def test_numbers_are_read_from_the_result_and_the_preset(result):
+    numbers = ll.numbers(result)
+    chapter = (Path(__file__).parents[1] / "notebooks" / "last_layer.md").read_text()
+    assert set(re.findall(r"\{glue:text\}`([\w-]+)`", chapter)) <= set(numbers)
+    assert numbers["lastlayer-scale"] == "quick" and numbers["lastlayer-n"] == "24"
+    # each scenario's numbers recounted from the recorded signs and grids
+    for k, key in enumerate(ll.SCENARIO_KEYS):
+        assert numbers[f"lastlayer-net-{key}"] == f"{np.mean(result.network_sign[k] == result.labels[k]):.0%}"
+        assert numbers[f"lastlayer-svm-{key}"] == f"{np.mean(result.svm_sign[k] == result.labels[k]):.0%}"
+        agree = np.mean(np.sign(result.grid_network[k]) == np.sign(result.grid_svm[k]))
+        assert numbers[f"lastlayer-agree-{key}"] == f"{agree:.0%}"
+        assert numbers[f"lastlayer-rank-{key}"] == str(result.rank[k])
+    assert float(numbers["lastlayer-linear-gap"]) < 1e-12
+    paper = ll.Config.paper()
+    assert (numbers["lastlayer-paper-n"], numbers["lastlayer-paper-width"], numbers["lastlayer-paper-steps"]) == (
+        paper.n, paper.width, paper.steps)
+
+
+def test_figure_and_table(result):
+    fig = plots.last_layer.svm(result)
     assert len(fig.axes) == 8
     assert "training accuracy 100%" in fig.axes[0].get_title()
     plt.close(fig)
+    frame = plots.last_layer.table(result).data
+    assert frame["scenario"].tolist() == list(ll.SCENARIOS) and frame["rank of the Gram matrix"].tolist() == list(
+        result.rank)

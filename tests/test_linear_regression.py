@@ -1,3 +1,6 @@
+import re
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -74,12 +77,32 @@ def test_config_checks():
     assert lin.Config.from_scale("paper").n > lin.Config.quick().n
 
 
-def test_figures():
+def test_numbers_are_read_from_the_result_and_the_preset():
+    result = lin.run(TINY, seed=0)
+    numbers = lin.numbers(result)
+    chapter = (Path(__file__).parents[1] / "notebooks" / "linear_regression.md").read_text()
+    assert set(re.findall(r"\{glue:text\}`([\w-]+)`", chapter)) == set(numbers)
+    assert float(numbers["linear-max"]) == float(f"{result.residual_linear.max():.1e}")
+    assert numbers["linear-steps"] == round(TINY.time / min(TINY.lrs))
+    # the spread of a_i(x) against the closed form, recomputed by a loop over the defined pairs
+    largest = np.abs(result.path_kernel).max()
+    spread = max(abs(result.weights[q, i] - result.weights_closed[i])
+                 for q in range(TINY.n_query) for i in range(TINY.n)
+                 if abs(result.path_kernel[q, i]) > 1e-3 * largest)
+    assert lin.weight_spread(result) == spread < 1e-9
+    paper = lin.Config.paper()
+    assert (numbers["linear-paper-n"], numbers["linear-paper-lrs"]) == (paper.n, len(paper.lrs))
+    assert float(numbers["linear-paper-lr-min"]) == min(paper.lrs) and float(numbers["linear-paper-lr-max"]) == max(paper.lrs)
+
+
+def test_figures_and_table():
     result = lin.run(TINY)
-    fig = plots.linear_residual(result)
+    fig = plots.linear_regression.residual(result)
     ax = fig.axes[0]
     assert ax.get_xscale() == ax.get_yscale() == "log" and len(ax.get_legend().get_texts()) == 3
     plt.close(fig)
-    fig = plots.linear_kernels(result)
+    fig = plots.linear_regression.kernels(result)
     assert len(fig.axes) == 4
     plt.close(fig)
+    frame = plots.linear_regression.table(result).data
+    assert frame["lr"].tolist() == list(TINY.lrs) and frame["max |R|, MLP"].tolist() == result.residual_mlp.tolist()

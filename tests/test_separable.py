@@ -1,5 +1,7 @@
 import dataclasses
 import math
+import re
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -94,12 +96,51 @@ def test_presets():
     assert sp.Config.paper().n > sp.Config.quick().n and sp.Config.paper().steps > sp.Config.quick().steps
 
 
-@pytest.mark.parametrize("name, panels", [("separable_decision", 1), ("separable_neighbours", 4),
-                                          ("separable_anisotropy", 4), ("separable_snapshots", 3 * 2 + 2)])
+def test_geometric_mean_and_the_band():
+    assert sp.geometric_mean(np.array([0.5, 2.0])) == pytest.approx(1.0, rel=1e-15)
+    assert sp.geometric_mean(np.array([1.0, 4.0, 16.0])) == pytest.approx(4.0, rel=1e-15)
+
+
+def test_numbers_against_the_result(result):
+    numbers = sp.numbers(result)
+    chapter = (Path(__file__).parents[1] / "notebooks" / "separable.md").read_text()
+    assert set(re.findall(r"\{glue:text\}`([\w-]+)`", chapter)) == set(numbers)
+    near = [abs(offset) < TINY.band for offset in result.probe_offset]
+    assert sp.near_boundary(result).tolist() == near
+    end = result.probe_anisotropy[-1]
+
+    def geometric(values):
+        return math.exp(sum(math.log(v) for v in values) / len(values))
+
+    assert float(numbers["separable-aniso-end"]) == pytest.approx(geometric(end), abs=0.0051)
+    assert float(numbers["separable-aniso-near"]) == pytest.approx(
+        geometric([a for a, n in zip(end, near) if n]), abs=0.0051)
+    plus = [a for a, n, o in zip(end, near, result.probe_offset) if n and o > 0]
+    assert float(numbers["separable-aniso-near-plus"]) == pytest.approx(geometric(plus), abs=0.0051)
+    peak = max(range(len(end)), key=lambda i: end[i])
+    assert sp.anisotropy_peak(result) == result.probe_offset[peak]
+    assert numbers["separable-aniso-peak"] == f"{result.probe_offset[peak]:+.2f}"
+    mid = [h for h, n in zip(result.probe_homogeneity[1], near) if n]
+    assert float(numbers["separable-hom-band-mid"]) == pytest.approx(sum(mid) / len(mid), abs=0.0051)
+    assert numbers["separable-hom-end"] == f"{result.probe_homogeneity[2].mean():.2f}"
+    assert numbers["separable-mid-step"] == str(TINY.steps // 2) and numbers["separable-n"] == "40"
+    assert numbers["separable-first-step"] == str(result.checkpoint_steps[1])
+
+
+@pytest.mark.parametrize("name, panels", [("decision", 1), ("neighbours", 4), ("anisotropy", 4),
+                                          ("snapshots", 3 * 2 + 2)])
 def test_figures(result, name, panels):
-    fig = getattr(plots, name)(result)
+    fig = getattr(plots.separable, name)(result)
     assert len(fig.axes) == panels
     plt.close(fig)
+
+
+def test_anisotropy_table(result):
+    frame = plots.separable.anisotropy_table(result).data
+    assert frame["neighbours"].tolist()[0] == "Euclidean" and len(frame) == 4
+    assert frame["all probes"].tolist()[-1] == sp.geometric_mean(result.probe_anisotropy[-1])
+    near = sp.near_boundary(result)
+    assert frame[f"|<u, q>| < {TINY.band:g}"].tolist()[0] == sp.geometric_mean(result.euclidean_anisotropy[near])
 
 
 def test_registered_figures_build_byte_identical(tmp_path):

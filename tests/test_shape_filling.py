@@ -1,7 +1,11 @@
+import re
+from pathlib import Path
+
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from pathkernel import figures
+from pathkernel import figures, plots
 from pathkernel.data import shapes_ood
 from pathkernel.data.planar2d import boundary, fill_depth, network_pair
 from pathkernel.experiments import shape_filling
@@ -125,6 +129,38 @@ def test_oracles(tiny):
 def test_same_seed_same_result(tiny):
     again = shape_filling.run(TINY, seed=0)
     assert figures.result_digest(again) == figures.result_digest(tiny)
+
+
+def test_highest_is_the_last_complexity_of_each_suite(tiny):
+    assert shape_filling.highest(tiny).tolist() == [len(levels) - 1 for _, levels in TINY.suites]
+
+
+def test_numbers_are_read_from_the_result(tiny):
+    numbers = shape_filling.numbers(tiny)
+    chapter = (Path(__file__).parents[1] / "notebooks" / "shape_filling.md").read_text()
+    missing = {f"shapefilling-{suite}-{what}" for suite in ("maze", "branches") for what in ("level", "iou")}
+    assert set(re.findall(r"\{glue:text\}`([\w-]+)`", chapter)) - missing == set(numbers)  # TINY has no maze, branches
+    for name, levels in TINY.suites:  # the highest level of each suite and the mean IoU there, by a plain loop
+        k = [suite for suite, _ in TINY.suites].index(name)
+        scores = [tiny.ood_iou[k, len(levels) - 1, j] for j in range(TINY.n_ood)]
+        assert numbers[f"shapefilling-{name}-level"] == f"{levels[-1]:g}"
+        assert numbers[f"shapefilling-{name}-iou"] == f"{sum(scores) / len(scores):.0%}"
+    oracle = [tiny.oracle_iou[k, j] for k, (_, levels) in enumerate(TINY.suites) for j in range(len(levels))]
+    assert numbers["shapefilling-depth-min"] == f"{min(o[0] for o in oracle):.0%}" == "100%"
+    assert numbers["shapefilling-parity-max"] == f"{max(o[2] for o in oracle):.0%}"
+    assert numbers["shapefilling-flood-nesting"] == f"{min(tiny.oracle_iou[1, :2, 1]):.0%}"
+    assert numbers["shapefilling-interior-share"] == f"{np.mean([v >= 0.99 for v in tiny.test_interior_iou]):.0%}"
+    assert (numbers["shapefilling-size"], numbers["shapefilling-paper-images"]) == ("32 x 32", f"{10_000 / 512:.0f}")
+
+
+def test_figures_and_table(tiny):
+    for draw in (plots.shape_filling.examples, plots.shape_filling.complexity, plots.shape_filling.failures):
+        plt.close(draw(tiny))
+    frame = plots.shape_filling.table(tiny).data
+    assert frame["suite"].tolist() == [name for name, _ in TINY.suites]
+    assert frame["complexities"].tolist() == ["1, 4", "1, 2", "1", "1, 2"]
+    assert frame["U-Net IoU, highest"].tolist() == [tiny.ood_iou[k, len(levels) - 1].mean()
+                                                    for k, (_, levels) in enumerate(TINY.suites)]
 
 
 def test_presets_and_bad_configs():

@@ -1,14 +1,19 @@
+import dataclasses
 import math
+import re
+from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
 from scipy.stats import spearmanr
 
-from pathkernel import plots
+from pathkernel import plots, runs
 from pathkernel.data import ball_sphere
 from pathkernel.experiments import stochastic
-from pathkernel.experiments.discrete_theorem import query_points
+from pathkernel.experiments.discrete_exact.theorem import query_points
+from pathkernel.experiments.stochastic import expectation, per_sample, residual
 from reference import load_flat, naive_jacobian
 
 
@@ -20,6 +25,7 @@ def tiny_config(**changes):
 
 @pytest.fixture(scope="module")
 def tiny():
+    """The old entry point: the three studies of the tiny config, seed 1."""
     return tiny_config(), stochastic.run(tiny_config(), seed=1)
 
 
@@ -175,16 +181,138 @@ def test_run_is_deterministic(tiny):
         assert np.array_equal(getattr(result, name), getattr(again, name)), name
 
 
-def test_figures_draw_the_result(tiny):
+def test_figures_draw_their_study(tiny):
     _, result = tiny
-    fig = plots.stochastic_residual(result)
+    fig = plots.stochastic.residual(result.residual_study)
     ax = fig.axes[0]
     assert ax.get_xscale() == ax.get_yscale() == "log"
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any(f"slope {result.slopes[3]:.2f}" in t for t in texts)
-    assert len(plots.stochastic_expectation(result, shown=3).axes) == 3
-    assert len(plots.stochastic_expectation(result).axes[0].get_xticks()) == result.seed_prediction.shape[1]
-    assert len(plots.stochastic_per_sample(result).axes) >= 4
+    assert len(plots.stochastic.expectation(result.expectation_study, shown=3).axes) == 3
+    assert len(plots.stochastic.expectation(result.expectation_study).axes[0].get_xticks()) == result.seed_prediction.shape[1]
+    assert len(plots.stochastic.per_sample(result.per_sample_study).axes) >= 4
+    plt.close("all")
+    declared = {figure_id: plots.FIGURES[figure_id].experiment for figure_id in
+                ("fig-stochastic-residual", "fig-stochastic-expectation", "fig-stochastic-per-sample")}
+    assert declared == {"fig-stochastic-residual": "stochastic.residual",
+                        "fig-stochastic-expectation": "stochastic.expectation",
+                        "fig-stochastic-per-sample": "stochastic.per_sample"}
+
+
+def test_tables(tiny):
+    config, result = tiny
+    frame = plots.stochastic.residual_table(result.residual_study).data
+    assert frame["optimizer"].tolist() == list(stochastic.OPTIMIZERS)
+    assert frame["lr at the smallest base rate"].tolist() == pytest.approx(
+        [0.025, 0.025, 0.025 * (1 - config.momentum), 0.025 * config.adam_scale])
+    assert frame["fitted slope"].tolist() == result.slopes.tolist()
+    assert frame["max |R|, exact"].tolist() == [max(row) for row in result.residual_exact]
+    frame = plots.stochastic.per_sample_table(result.per_sample_study).data
+    assert frame["f(w_T, x) at (0.6, 0.8)"].tolist() == result.prediction[:, 1].tolist()
+    assert frame["Spearman with GD"].tolist() == pytest.approx(result.spearman[:, 0].mean(0).tolist())
+    frame = plots.stochastic.recovery_table(result.per_sample_study).data
+    assert frame["special case -> optimizer"].tolist() == list(result.recovery_names)
+
+
+def test_residual_numbers(tiny):
+    config, result = tiny
+    numbers = residual.numbers(result.residual_study)
+    assert numbers["stochastic-scale"] == "quick" and numbers["stochastic-fit-max"] == "0.1"
+    assert numbers["stochastic-memory"] == "10"
+    for a, name in enumerate(stochastic.OPTIMIZERS):
+        assert float(numbers[f"stochastic-slope-{name}"]) == round(float(result.slopes[a]), 2)
+        assert float(numbers[f"stochastic-local-{name}"]) == round(float(result.local_slopes[a]), 2)
+    assert float(numbers["stochastic-exact-max"]) == float(f"{max(map(max, result.residual_exact)):.0e}")
+    paper = residual.Config.paper()
+    assert (numbers["stochastic-paper-n"], numbers["stochastic-paper-width"], numbers["stochastic-paper-rates"]) == (
+        str(paper.n), str(paper.width), str(len(paper.base_lrs)))
+
+
+def test_expectation_numbers_against_loops(tiny):
+    config, result = tiny
+    study = result.expectation_study
+    numbers = expectation.numbers(study)
+    S, m = study.seed_prediction.shape
+    mean = [sum(study.seed_prediction[s, j] for s in range(S)) / S for j in range(m)]
+    exact = [sum(study.seed_rhs_exact[s, j] for s in range(S)) / S for j in range(m)]
+    plain = [sum(study.seed_rhs[s, j] for s in range(S)) / S for j in range(m)]
+    gaps = expectation.mean_gaps(study)
+    assert gaps["exact"] == pytest.approx(max(abs(a - b) for a, b in zip(mean, exact)), rel=1e-6, abs=1e-15)
+    assert gaps["plain"] == pytest.approx(max(abs(a - b) for a, b in zip(mean, plain)), rel=1e-9)
+    assert gaps["gd"] == pytest.approx(max(abs(a - b) for a, b in zip(mean, study.gd_prediction)), rel=1e-9)
+    spread = sum(math.sqrt(sum((study.seed_prediction[s, j] - mean[j]) ** 2 for s in range(S)) / (S - 1))
+                 for j in range(m)) / m
+    assert expectation.seed_spread(study) == pytest.approx(spread, rel=1e-12)
+    assert float(numbers["stochastic-standard-error"]) == round(spread / math.sqrt(S), 3)
+    correlation = expectation.expected_gd_correlation(study)
+    assert correlation.shape == (len(config.queries),)
+    for j in range(len(config.queries)):
+        expected = np.corrcoef(study.expected_contribution[j], study.gd_contribution[j])[0, 1]
+        assert correlation[j] == pytest.approx(expected, rel=1e-12)
+    assert numbers["stochastic-seeds"] == "8" and numbers["stochastic-paper-seeds"] == str(expectation.Config.paper().seeds)
+    assert float(numbers["stochastic-expected-gd-corr"]) == round(float(correlation.min()), 4)
+
+
+def test_per_sample_numbers(tiny):
+    _, result = tiny
+    study = result.per_sample_study
+    numbers = per_sample.numbers(study)
+    for a, name in enumerate(study.optimizers):
+        norm = math.sqrt(sum(v * v for v in study.contribution[a].ravel()))
+        gd = math.sqrt(sum(v * v for v in study.contribution[0].ravel()))
+        assert per_sample.relative_sizes(study)[name] == pytest.approx(norm / gd, rel=1e-12)
+        if name != "gd":
+            rho = [spearmanr(study.contribution[0, j], study.contribution[a, j]).statistic
+                   for j in range(len(study.queries))]
+            assert per_sample.with_gd(study)[name] == pytest.approx(sum(rho) / len(rho), abs=1e-12)
+            assert numbers[f"stochastic-within-{name}"] == f"{study.spearman_within[:, 0, a].mean():.2f}"
+    assert per_sample.with_gd(study)["gd"] == pytest.approx(1.0)
+    assert numbers["stochastic-size-gd"] == "1.00"
+    assert float(numbers["stochastic-recovery-max"]) == float(
+        f"{max(max(study.recovery_params), max(study.recovery_contribution)):.0e}")
+
+
+def test_every_glued_name_comes_from_one_study(tiny):
+    _, result = tiny
+    parts = [residual.numbers(result.residual_study), expectation.numbers(result.expectation_study),
+             per_sample.numbers(result.per_sample_study)]
+    names = [name for part in parts for name in part]
+    assert len(names) == len(set(names))
+    chapter = (Path(__file__).parents[1] / "notebooks" / "stochastic.md").read_text()
+    used = set(re.findall(r"\{glue:text\}`([\w-]+)`", chapter))
+    assert used <= set(names)  # the slopes and sizes are glued for every optimizer; the prose cites some
+    assert set(names) - used == {"stochastic-local-gd", "stochastic-local-sgd", "stochastic-size-gd"}
+    assert "glue(" not in chapter and "remove-output" not in chapter
+
+
+def test_old_entry_points_run_the_three_studies(tiny):
+    config, result = tiny
+    assert isinstance(result, stochastic.Result) and result.config == config
+    for study, part in zip(stochastic.STUDIES, (result.residual_study, result.expectation_study, result.per_sample_study)):
+        alone = runs.result(study, config=stochastic.study_config(config, study), seed=1)
+        assert part.config == alone.config == stochastic.study_config(config, study)
+        for field in dataclasses.fields(part):
+            value = getattr(part, field.name)
+            if field.name != "config":  # a name two studies share (queries, optimizers) reads the first one's
+                assert np.array_equal(getattr(result, field.name), value), field.name
+            if isinstance(value, np.ndarray):
+                assert np.array_equal(value, getattr(alone, field.name)), field.name
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        result.nothing
+    with pytest.raises(ValueError, match="disagree on scale: .quick. and .paper."):
+        stochastic.Config.combine(residual.Config.quick(), expectation.Config.paper())
+    assert stochastic.Config.quick() == stochastic.Config.combine(*(s.Config.quick() for s in stochastic.STUDIES))
+
+
+def test_study_configs_check_their_own_fields():
+    with pytest.raises(ValueError, match="seeds=4"):
+        dataclasses.replace(expectation.Config.quick(), seeds=4)
+    with pytest.raises(ValueError, match="compare_lr=0"):
+        dataclasses.replace(per_sample.Config.quick(), compare_lr=0)
+    with pytest.raises(ValueError, match="batch_size=64"):
+        dataclasses.replace(residual.Config.quick(), batch_size=64)
+    with pytest.raises(ValueError, match="time=0"):
+        dataclasses.replace(residual.Config.quick(), time=0)
 
 
 def test_presets_are_valid_and_scaled(monkeypatch):
@@ -193,3 +321,5 @@ def test_presets_are_valid_and_scaled(monkeypatch):
     assert paper.n > quick.n and paper.seeds > quick.seeds and len(paper.base_lrs) > len(quick.base_lrs)
     monkeypatch.setenv("PATHKERNEL_SCALE", "paper")
     assert stochastic.Config.from_scale() == paper
+    for study in stochastic.STUDIES:
+        assert study.Config.from_scale() == study.Config.paper() == stochastic.study_config(paper, study)

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 import pathkernel as pk
-from pathkernel import structured
+from pathkernel.kernels import structured
 from reference import load_flat, naive_jacobian, naive_kernel, randn, relative_error
 
 

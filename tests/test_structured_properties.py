@@ -1,4 +1,4 @@
-"""Property tests of `pathkernel.structured` on random chains (Hypothesis).
+"""Property tests of `pathkernel.kernels.structured` on random chains (Hypothesis).
 
 A drawn `Spec` is 1-4 Linear layers (nn.Linear with or without bias, or `NTKLinear`), widths
 1-6, input dimension 1-4, 1-3 outputs, runs of 0-3 elementwise modules (every activation of
@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.func import jacfwd, jacrev, jvp
 
-from pathkernel import structured
+from pathkernel.kernels import structured
 from pathkernel.functional import flat_function, flat_parameters
 from pathkernel.models import Erf, NTKLinear
 from reference import randn

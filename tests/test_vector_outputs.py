@@ -7,8 +7,8 @@ import torch
 
 import pathkernel as pk
 from pathkernel import plots
-from pathkernel.experiments import vector_outputs as vo
-from pathkernel.experiments.discrete_theorem import query_points
+from pathkernel.experiments.discrete_exact import vector_outputs as vo
+from pathkernel.experiments.discrete_exact.theorem import query_points
 from reference import load_flat, naive_jacobian
 
 TINY = vo.Config(scale="quick", n=15, width=8, time=1.0, lrs=(0.2, 0.1, 0.05), n_query=8, grid=12)
@@ -68,11 +68,32 @@ def test_bad_configs(changes, match):
         dataclasses.replace(TINY, **changes)
 
 
-def test_figure():
+def test_numbers_are_read_from_the_result_and_the_preset():
+    result = vo.run(dataclasses.replace(TINY, lrs=(0.2, 0.1)), seed=0)
+    numbers = vo.numbers(result)
+    assert numbers["discrete-vector-scale"] == "quick"
+    assert [float(s) for s in numbers["discrete-vector-slopes"].split(", ")] == [round(s, 2) for s in result.slopes]
+    assert float(numbers["discrete-vector-exact-max"]) == float(f"{max(r for row in result.residual_exact for r in row):.0e}")
+    paper = vo.Config.paper()
+    assert (numbers["discrete-vector-paper-n"], numbers["discrete-vector-paper-width"]) == (paper.n, paper.width)
+    assert numbers["discrete-vector-paper-lrs"] == len(paper.lrs) == 6
+    assert float(numbers["discrete-vector-paper-lr-min"]) == min(paper.lrs) == 0.0125
+
+
+def test_figure_and_table():
     result = vo.run(TINY, seed=0)
-    fig = plots.vector_outputs(result)
+    fig = plots.discrete_exact.vector_outputs(result)
     left, right = fig.axes
     assert right.get_xscale() == right.get_yscale() == "log"
     texts = [t.get_text() for t in right.get_legend().get_texts()]
     assert all(any(f"output {a}, Theorem 3: slope {result.slopes[a]:.2f}" in t for t in texts) for a in range(3))
     plt.close(fig)
+    frame = plots.discrete_exact.vector_outputs_table(result).data
+    assert frame["lr"].tolist() == list(TINY.lrs) and frame["max |R_2|"].tolist() == result.residual[:, 2].tolist()
+    assert frame["max |R|, exact"].tolist() == [max(row) for row in result.residual_exact]
+
+
+def test_old_module_name_is_an_alias():
+    from pathkernel.experiments import vector_outputs
+
+    assert vector_outputs is vo and vector_outputs.run is vo.run

@@ -4,7 +4,8 @@ Serves ``_build/html`` on 127.0.0.1, loads every HTML page of it, and checks wha
 would see: no console errors or uncaught exceptions, no failed request, no broken internal
 link (the target file exists and so does its ``#fragment``), no image that fails to load,
 MathJax typesetting every page that has math (without TeX errors). Writes screenshots of a
-few pages to ``_build/screenshots/`` for review.
+few pages to ``_build/screenshots/`` for review. Also checks, from the HTML alone (no browser
+needed), that every chapter's Colab and ``.ipynb`` download buttons give the exported notebook.
 
 Runs after the book build (``.ci/run``'s last phase, or by hand)::
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import re
 import shutil
@@ -313,6 +315,42 @@ def test_screenshots_written(crawl):
     names = {path.stem for path in crawl.screenshots}
     expected = {name for name, page in SCREENSHOT_PAGES.items() if page in crawl.pages}
     assert expected and expected <= names, f"screenshots missing: {expected - names}"
+
+
+COLAB_HREF = re.compile(r'href="(https://colab\.research\.google\.com/[^"]*)"')
+
+
+def test_colab_buttons_open_the_exported_notebooks():
+    """Every chapter's Colab button opens <chapter>.ipynb on the notebooks branch (published by
+    .github/workflows/book.yml), no page sends Colab a MyST file, and the chapter's .ipynb
+    download is the exported notebook (book/_ext/notebook_export.py). Reads the HTML; no browser."""
+    if not (SITE / "index.html").is_file():
+        pytest.skip(f"no built book at {SITE}: build it first with `jupyter-book build --all -W --keep-going .`")
+    import yaml  # with the book's extra
+
+    repository = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["repository"]["url"]
+    org, repo = urlsplit(repository).path.strip("/").split("/")[:2]
+    chapters = sorted(path.stem for path in (ROOT / "notebooks").glob("*.md"))
+    assert chapters
+    problems: dict[str, list[str]] = {}
+    for chapter in chapters:
+        path = f"notebooks/{chapter}.html"
+        html = (SITE / path).read_text(encoding="utf-8")
+        expected = f"https://colab.research.google.com/github/{org}/{repo}/blob/notebooks/{chapter}.ipynb"
+        if COLAB_HREF.findall(html) != [expected]:
+            problems.setdefault(path, []).append(f"Colab links {COLAB_HREF.findall(html)}, expected {expected}")
+        download = SITE / "_sources" / "notebooks" / f"{chapter}.ipynb"
+        if f'href="../_sources/notebooks/{chapter}.ipynb"' not in html or not download.is_file():
+            problems.setdefault(path, []).append(f"no .ipynb download at {download.relative_to(SITE)}")
+            continue
+        first = json.loads(download.read_text(encoding="utf-8"))["cells"][0]
+        if "colab-install" not in first["metadata"].get("tags", []):
+            problems.setdefault(path, []).append("the .ipynb download is not the exported notebook")
+    for path in _html_pages(SITE):
+        for href in COLAB_HREF.findall((SITE / path).read_text(encoding="utf-8", errors="replace")):
+            if not href.endswith(".ipynb"):
+                problems.setdefault(path, []).append(f"Colab link to a file Colab cannot open: {href}")
+    assert not problems, _report(problems)
 
 
 if __name__ == "__main__":

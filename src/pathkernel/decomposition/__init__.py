@@ -108,7 +108,7 @@ def domingos(
             equals rhs - initial exactly; the gap measures the error); exact=True needs 1.
         max_memory: bytes allowed for kernel blocks in per_sample mode, for the adjoints of
             the reverse route and for blocks of parameter snapshots (about a GiB by default).
-        method: "auto" (fully connected chains use `pathkernel.structured`: batched
+        method: "auto" (fully connected chains use `pathkernel.kernels.structured`: batched
             forward-mode JVPs and Gram-product kernels; other modules torch.func), or
             force "structured" or "generic".
         route: how per_sample terms are accumulated. "forward": in time order, holding
@@ -116,7 +116,7 @@ def domingos(
             "reverse": one sweep backwards in time holding adjoints per query point
             (m x c x P floats, `pathkernel.decomposition.reverse`; needs stride=1); "auto": "reverse"
             for paths with weight decay, dampening, Nesterov, AdamW or recorded from a
-            user's loop (`pathkernel.attribution.Recorder`), else "forward".
+            user's loop (`pathkernel.recording.Recorder`), else "forward".
         outputs: explain only these outputs (distinct indices into the model's c outputs,
             e.g. [predicted class]); the terms then have len(outputs) in place of c, and
             the reverse route costs one Jacobian-vector product of each step's batch per

@@ -23,9 +23,8 @@ from collections.abc import Callable
 
 import torch
 
-from pathkernel import structured
 from pathkernel.functional import FlatFunction, progress, restricted_function
-from pathkernel.kernels import trainable_features
+from pathkernel.kernels import structured, trainable_features
 from pathkernel.losses import loss_derivative, prepare_targets
 from pathkernel.training import TrainingPath
 

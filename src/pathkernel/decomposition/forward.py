@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from pathkernel import structured
 from pathkernel.decomposition.quadrature import segment_rule
 from pathkernel.functional import FlatFunction, progress, restricted_function, select_columns
-from pathkernel.kernels import jacobian, trainable_features
+from pathkernel.kernels import jacobian, structured, trainable_features
 from pathkernel.losses import loss_derivative, prepare_targets
 from pathkernel.training import TrainingPath
 

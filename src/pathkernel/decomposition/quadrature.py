@@ -15,10 +15,9 @@ import numpy as np
 import torch
 from torch.func import jvp, vmap
 
-from pathkernel import structured
 from pathkernel.decomposition.result import NonSmoothExactError, QuadratureWarning
 from pathkernel.functional import FlatFunction, progress
-from pathkernel.kernels import DEFAULT_MAX_MEMORY
+from pathkernel.kernels import DEFAULT_MAX_MEMORY, structured
 from pathkernel.validation import integer
 
 ROUNDOFF_FACTOR = 64

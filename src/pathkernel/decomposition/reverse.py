@@ -34,9 +34,8 @@ from dataclasses import dataclass
 import torch
 from torch.func import jvp, vmap
 
-from pathkernel import structured
 from pathkernel.functional import FlatFunction, progress, restricted_function, select_columns
-from pathkernel.kernels import trainable_features
+from pathkernel.kernels import structured, trainable_features
 from pathkernel.losses import loss_derivative, prepare_targets
 from pathkernel.training import ADAM_FAMILY, TrainingPath
 

@@ -1,8 +1,7 @@
 """Chapter "Domingos' theorem (gradient flow)": gradient descent approaching gradient flow.
 
-The reference is the gradient flow itself, dw/dt = -grad L(w), solved by
-``scipy.integrate.solve_ivp`` (DOP853, tight tolerances) from the same w_0 as gradient
-descent. The experiment measures
+The reference is the gradient flow itself, dw/dt = -grad L(w), solved by ``scipy.integrate.solve_ivp``
+(DOP853, tight tolerances) from the same w_0 as gradient descent. The experiment measures
 
 * the distance max_x |f(w_T^GD, x) - f(w(t), x)| at a fixed time t = lr * T, for several
   learning rates: gradient descent is Euler's method for the flow, so it is O(lr);
@@ -15,6 +14,7 @@ descent. The experiment measures
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -23,14 +23,15 @@ from threadpoolctl import threadpool_limits
 from torch.func import grad, jvp, vmap
 
 from pathkernel.data import ball_sphere
-from pathkernel.decomposition import domingos, gauss_legendre
+from pathkernel.decomposition import domingos
 from pathkernel.experiments import Presets, check_device
-from pathkernel.experiments.discrete_theorem import query_points
+from pathkernel.experiments.discrete_exact.theorem import query_points
 from pathkernel.functional import check_inputs, flat_function, flat_parameters
 from pathkernel.kernels import tangent_kernel
 from pathkernel.losses import loss_derivative, loss_value, prepare_targets
 from pathkernel.models import MLP
 from pathkernel.training import train
+from pathkernel.validation import integer
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,10 @@ class Config(Presets):
     """Sizes of the experiment (the papers give none for this check: ours are stated here).
 
     lrs: learning rates of the gradient-descent paths, each run for round(time / lr) steps.
-    contribution_lr: the path (one of `lrs`) whose per-sample contributions are shown.
-    queries: the query points of the contribution figure.
+    contribution_lr, queries: the path (one of `lrs`) whose per-sample contributions are shown, and where.
     rtol, atol: tolerances of the reference flow solver.
     time_pieces, time_nodes: composite Gauss-Legendre rule for the time integrals of Theorem 1.
-    n_times: number of times 0..t at which the distance to the flow is recorded.
-    """
+    n_times: number of times 0..t at which the distance to the flow is recorded."""
 
     scale: str
     n: int
@@ -72,8 +71,8 @@ class Config(Presets):
 
     @classmethod
     def quick(cls) -> "Config":
-        return cls(scale="quick", n=64, width=32, time=30.0, lrs=(0.2, 0.1, 0.05, 0.025, 0.0125),
-                   n_query=200, contribution_lr=0.05)
+        return cls(scale="quick", n=64, width=32, time=30.0, lrs=(0.2, 0.1, 0.05, 0.025, 0.0125), n_query=200,
+                   contribution_lr=0.05)
 
     @classmethod
     def paper(cls) -> "Config":
@@ -81,12 +80,9 @@ class Config(Presets):
                    n_query=1000, contribution_lr=0.0125, rtol=1e-12, atol=1e-14, time_pieces=128)
 
 
-
 @dataclass
 class Flow:
-    """A solved gradient flow: ``params(s)`` evaluates w(s) (dense output) for s in [0, time].
-
-    The solver runs on the CPU (scipy); w0, w_end and ``params(s)`` are on the model's device."""
+    """A gradient flow solved on the CPU: w0, w_end and ``params(s)`` = w(s), s in [0, time], on the model's device."""
 
     time: float
     w0: torch.Tensor
@@ -100,8 +96,7 @@ class Flow:
         if np.any(s < 0) or np.any(s > self.time * (1 + 1e-12)):
             raise ValueError(f"times must lie in [0, {self.time}]; got range [{s.min()}, {s.max()}]")
         values = self._solution(s)
-        values = torch.from_numpy(np.ascontiguousarray(values.T if values.ndim == 2 else values))
-        return values.to(device=self.w0.device, dtype=self.w0.dtype)
+        return torch.from_numpy(np.ascontiguousarray(values.T if values.ndim == 2 else values)).to(self.w0)
 
 
 def predict(model: torch.nn.Module, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -112,22 +107,13 @@ def predict(model: torch.nn.Module, params: torch.Tensor, x: torch.Tensor) -> to
     return out[:, 0] if out.shape[1] == 1 else out
 
 
-def gradient_flow(
-    model: torch.nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    time: float,
-    *,
-    loss: str = "mse",
-    rtol: float = 1e-10,
-    atol: float = 1e-12,
-) -> Flow:
+def gradient_flow(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, time: float, *, loss: str = "mse",
+                  rtol: float = 1e-10, atol: float = 1e-12) -> Flow:
     """Solve dw/dt = -grad L(w) from the model's parameters to `time` (the model is left untouched).
 
-    L is the batch-mean loss of `pathkernel.train`, so gradient descent with step lr is
-    Euler's method for this ODE. DOP853 with dense output; float64 only (the solver's). The
-    solver steps on the CPU; each velocity is computed on the model's device (x's).
-    """
+    L is the batch-mean loss of `pathkernel.train`, so gradient descent with step lr is Euler's method
+    for this ODE. DOP853 with dense output, float64 only; the solver steps on the CPU, each velocity
+    is computed on the model's device (x's)."""
     check_inputs(model, x)
     w0 = flat_parameters(model)
     if w0.dtype != torch.float64:
@@ -143,8 +129,7 @@ def gradient_flow(
 
     # numpy's BLAS threads spin between solver steps and starve torch's: one BLAS thread
     with threadpool_limits(limits=1, user_api="blas"):
-        solution = solve_ivp(velocity, (0.0, time), w0.cpu().numpy(), method="DOP853", rtol=rtol, atol=atol,
-                             dense_output=True)
+        solution = solve_ivp(velocity, (0.0, time), w0.cpu().numpy(), "DOP853", dense_output=True, rtol=rtol, atol=atol)
     if not solution.success:
         raise RuntimeError(f"the gradient-flow solver failed: {solution.message}")
     return Flow(time=time, w0=w0, w_end=torch.from_numpy(solution.y[:, -1].copy()).to(w0.device),
@@ -153,57 +138,44 @@ def gradient_flow(
 
 def time_rule(time: float, pieces: int, nodes: int) -> tuple[np.ndarray, np.ndarray]:
     """Composite Gauss-Legendre points and weights on [0, time] (`nodes` on each of `pieces`)."""
-    if pieces < 1:
-        raise ValueError(f"pieces={pieces} must be >= 1")
+    integer("pieces", pieces)
     t, w = np.polynomial.legendre.leggauss(nodes)
     starts = np.arange(pieces)[:, None] * time / pieces
     points = (starts + (t[None, :] + 1) * time / (2 * pieces)).ravel()
     return points, np.tile(w * time / (2 * pieces), pieces)
 
 
-def flow_kernel_machine(
-    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, flow: Flow, xq: torch.Tensor,
-    *, pieces: int = 32, nodes: int = 5, loss: str = "mse",
-) -> torch.Tensor:
+def flow_kernel_machine(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, flow: Flow, xq: torch.Tensor, *,
+                        pieces: int = 32, nodes: int = 5, loss: str = "mse") -> torch.Tensor:
     """The Theorem-1 kernel part -int_0^t sum_i l'_i K_{w(s)}(x, x_i) ds at queries xq, shape (m, c).
 
     The integrand, df(w(s), x)/ds = <grad f(w(s), x), -grad L(w(s))>, is one Jacobian-vector
-    product per quadrature time; f(w(0), x) plus this equals f(w(t), x) by Theorem 1.
-    """
+    product per quadrature time; f(w(0), x) plus this equals f(w(t), x) by Theorem 1."""
     f = flat_function(model)
     target = prepare_targets(loss, y, x.shape[0], f(flow.w0, x[:1]).shape[1], flow.w0.dtype)
     gradient = grad(lambda theta: loss_value(loss, f(theta, x), target))
     points, weights = time_rule(flow.time, pieces, nodes)
-    thetas = flow.params(points)
 
     def rate(theta: torch.Tensor) -> torch.Tensor:
         return jvp(lambda t: f(t, xq), (theta,), (-gradient(theta),))[1]
-
-    rates = torch.cat([vmap(rate)(chunk) for chunk in thetas.split(16)])
+    rates = torch.cat([vmap(rate)(chunk) for chunk in flow.params(points).split(16)])
     return torch.einsum("q,qmc->mc", torch.from_numpy(weights).to(device=rates.device, dtype=rates.dtype), rates)
 
 
-def flow_per_sample(
-    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, flow: Flow, xq: torch.Tensor,
-    *, pieces: int = 32, nodes: int = 5,
-) -> tuple[torch.Tensor, torch.Tensor]:
+def flow_per_sample(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, flow: Flow, xq: torch.Tensor, *,
+                    pieces: int = 32, nodes: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
     """Theorem 1 on the flow (scalar output, mse), per training point: (path_kernel, weighted), (m, n).
 
     path_kernel = int_0^t K_{w(s)}(x, x_i) ds and weighted = int_0^t l'_i(s) K_{w(s)}(x, x_i) ds,
-    so a_i(x) = weighted / path_kernel and the contribution of x_i is -weighted.
-    """
-    f = flat_function(model)
-    n = x.shape[0]
+    so a_i(x) = weighted / path_kernel and the contribution of x_i is -weighted."""
+    f, n = flat_function(model), x.shape[0]
     target = prepare_targets("mse", y, n, 1, flow.w0.dtype)
-    points, weights = time_rule(flow.time, pieces, nodes)
-    path_kernel = xq.new_zeros(xq.shape[0], n)
-    weighted = xq.new_zeros(xq.shape[0], n)
-    for s, weight in zip(points, weights):
+    path_kernel, weighted = xq.new_zeros(xq.shape[0], n), xq.new_zeros(xq.shape[0], n)
+    for s, weight in zip(*time_rule(flow.time, pieces, nodes)):
         theta = flow.params(s)
         K = tangent_kernel(model, xq, x, params=theta)
-        lprime = loss_derivative("mse", f(theta, x), target)[:, 0]
         path_kernel += weight * K
-        weighted += weight * K * lprime
+        weighted += weight * K * loss_derivative("mse", f(theta, x), target)[:, 0]
     return path_kernel, weighted
 
 
@@ -211,17 +183,15 @@ def flow_per_sample(
 class Result:
     """Distances to the flow per learning rate, Theorem 1 on the flow, and the contributions.
 
-    gap: (len(lrs),) max_x |f(w_T^GD, x) - f(w(t), x)| over the query points; gap_over_time:
-    (len(lrs), n_times) the same at the step nearest to each of `times` (against the flow at
-    that step's time k * lr); slope, intercept: least-squares fit of
-    log gap = slope * log lr + intercept. flow_residual: max_x |f(w(t), x) - f(w(0), x) - kernel
-    part of Theorem 1| on the flow. prediction_max: max_x |f(w(t), x)|.
+    gap: (len(lrs),) max_x |f(w_T^GD, x) - f(w(t), x)| over the query points; gap_over_time: (len(lrs),
+    n_times) the same at the step nearest to each of `times` (against the flow at that step's time k * lr);
+    slope, intercept: least-squares fit of log gap = slope * log lr + intercept. flow_residual:
+    max_x |f(w(t), x) - f(w(0), x) - kernel part of Theorem 1| on the flow; prediction_max: max_x |f(w(t), x)|.
 
-    Contributions at `queries` (m, 2) on the gradient-descent path of lr = config.contribution_lr,
-    exact mode: per_sample, path_kernel, weights (m, n); prediction, initial (m,);
-    sum_error = max |sum_i per_sample - (prediction - initial)|. The same on the flow:
-    per_sample_flow, path_kernel_flow, weights_flow (m, n) and prediction_flow (m,).
-    """
+    Contributions at `queries` (m, 2), exact mode, on the gradient-descent path of lr = config.contribution_lr:
+    per_sample, path_kernel, weights (m, n); prediction, initial (m,); sum_error: max |sum_i per_sample -
+    (prediction - initial)|. On the flow: per_sample_flow, path_kernel_flow, weights_flow (m, n), prediction_flow
+    (m,), flow_final_loss (its training loss at t) and flow_evaluations (the solver's gradient evaluations)."""
 
     config: Config
     lrs: np.ndarray
@@ -252,18 +222,42 @@ class Result:
     prediction_flow: np.ndarray
 
 
-def _model(config: Config, seed: int, device: torch.device) -> MLP:
-    return MLP(2, config.width, config.depth, activation=config.activation, seed=seed,
-               dtype=torch.float64).to(device)
+def weight_spread(result: Result) -> float:
+    """How much a_i(x) depends on the query: max_i (max_x a_i(x) - min_x a_i(x)) / max_{x, i} |a_i(x)|."""
+    return float(np.ptp(result.weights, axis=0).max() / np.abs(result.weights).max())
+
+
+def per_sample_gap(result: Result) -> float:
+    """max_{x, i} |c_i(x) of gradient descent - c_i(x) of the flow| / max_{x, i} |c_i(x) of the flow|."""
+    return float(np.abs(result.per_sample - result.per_sample_flow).max() / np.abs(result.per_sample_flow).max())
+
+
+def cancellation(result: Result) -> float:
+    """min_x sum_i |c_i(x)| / |sum_i c_i(x)|: large when a change is a small difference of large terms."""
+    return float((np.abs(result.per_sample).sum(1) / np.abs(result.per_sample.sum(1))).min())
+
+
+def numbers(result: Result) -> dict[str, str]:
+    """The chapter's numbers by glue name: the distances to the flow, Theorem 1 on it, the contributions."""
+    return {"gradientflow-scale": result.config.scale,
+            "gradientflow-slope": f"{result.slope:.2f}",
+            "gradientflow-gap-min": f"{result.gap.min():.1e}",
+            "gradientflow-flow-residual": f"{result.flow_residual:.0e}",
+            "gradientflow-evaluations": f"{result.flow_evaluations}",
+            "gradientflow-contribution-lr": f"{result.config.contribution_lr:g}",
+            "gradientflow-sum-error": f"{result.sum_error:.0e}",
+            "gradientflow-per-sample-gap": f"{per_sample_gap(result):.1%}",
+            "gradientflow-weight-spread": f"{weight_spread(result):.0%}",
+            "gradientflow-cancellation": f"{cancellation(result):.0f}"}
 
 
 def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
-    """Solve the flow, train once per lr to time `config.time`, and decompose. Data drawn on
-    the CPU; models, data and the flow's velocities on `device` (the ODE solver on the CPU)."""
+    """Solve the flow, train once per lr to `config.time`, decompose (data drawn on the CPU, computed on `device`)."""
     device = check_device(device)
     x, y = (t.to(device) for t in ball_sphere(config.n, seed=seed))
     xq = query_points(config.n_query, config.query_radius, seed + 1).to(device)
-    model = _model(config, seed, device)
+    network = partial(MLP, 2, config.width, config.depth, activation=config.activation, seed=seed, dtype=torch.float64)
+    model = network().to(device)  # theta_0 of the flow and of every gradient-descent path
     f = flat_function(model)
     flow = gradient_flow(model, x, y, config.time, rtol=config.rtol, atol=config.atol)
     coarsest = max(config.lrs)  # record at multiples of the largest step: a step of every path in a halving sequence
@@ -271,12 +265,9 @@ def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") ->
     kernel_part = flow_kernel_machine(model, x, y, flow, xq, pieces=config.time_pieces, nodes=config.time_nodes)
     end = f(flow.w_end, xq)
     flow_residual = (end - f(flow.w0, xq) - kernel_part).abs().max().item()
-    with torch.no_grad():
-        flow_loss = loss_value("mse", f(flow.w_end, x), y[:, None]).item()
-
     steps, losses, accuracy, gap, gap_over_time, contribution = [], [], [], [], [], None
     for lr in config.lrs:
-        gd = _model(config, seed, device)
+        gd = network().to(device)
         path = train(gd, x, y, lr=lr, steps=max(1, round(config.time / lr)))
         steps.append(path.steps)
         losses.append(path.losses[-1].item())
@@ -287,21 +278,18 @@ def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") ->
             on_flow = vmap(lambda theta: f(theta, xq))(flow.params(np.minimum(index * lr, config.time)))[..., 0]
         gap_over_time.append((on_path - on_flow).abs().amax(dim=1).cpu().numpy())
         gap.append((f(path.params[-1].to(device), xq) - end).abs().max().item())
-        if lr == config.contribution_lr:
-            contribution = path
-    lrs = np.asarray(config.lrs)
-    slope, intercept = np.polyfit(np.log(lrs), np.log(gap), 1)
-
+        contribution = path if lr == config.contribution_lr else contribution
+    slope, intercept = np.polyfit(np.log(config.lrs), np.log(gap), 1)
     queries = torch.tensor(config.queries, dtype=torch.float64, device=device)
     dec = domingos(contribution, queries, exact=True, per_sample=True)
     path_kernel_flow, weighted_flow = flow_per_sample(model, x, y, flow, queries, pieces=config.time_pieces,
                                                       nodes=config.time_nodes)
     weights_flow = torch.where(path_kernel_flow != 0, weighted_flow / path_kernel_flow, 0.0)
     return Result(
-        config=config, lrs=lrs, steps=np.asarray(steps), final_loss=np.asarray(losses),
-        train_accuracy=np.asarray(accuracy), gap=np.asarray(gap), times=times,
+        config=config, lrs=np.asarray(config.lrs), steps=np.asarray(steps), final_loss=np.asarray(losses),
+        train_accuracy=np.asarray(accuracy), gap=np.asarray(gap), times=times, flow_residual=flow_residual,
         gap_over_time=np.stack(gap_over_time), slope=float(slope), intercept=float(intercept),
-        flow_final_loss=flow_loss, flow_evaluations=flow.evaluations, flow_residual=flow_residual,
+        flow_final_loss=loss_value("mse", f(flow.w_end, x), y[:, None]).item(), flow_evaluations=flow.evaluations,
         prediction_max=end.abs().max().item(), x=x.cpu().numpy(), y=y.cpu().numpy(), queries=queries.cpu().numpy(),
         per_sample=dec.per_sample.cpu().numpy(), path_kernel=dec.path_kernel.cpu().numpy(),
         weights=dec.weights.cpu().numpy(), prediction=dec.prediction.cpu().numpy(), initial=dec.initial.cpu().numpy(),

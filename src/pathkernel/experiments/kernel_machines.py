@@ -125,6 +125,18 @@ class Result:
     train_accuracy: float
 
 
+def numbers(result: Result) -> dict[str, str | int]:
+    """The chapter's numbers, by glue name: the scale, the fitted slope of the random-feature
+    error against D, the number of support vectors and the largest difference between the
+    decision function by hand and scikit-learn's."""
+    return {
+        "kernelmachines-scale": result.config.scale,
+        "kernelmachines-slope": f"{result.rff_slope:.2f}",
+        "kernelmachines-n-support": len(result.support),
+        "kernelmachines-by-hand": f"{result.by_hand_error:.0e}",
+    }
+
+
 def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
     """Check the features against their kernels and fit the SVM.
 

@@ -31,6 +31,8 @@ from pathkernel.models import MLP
 from pathkernel.training import train
 
 SCENARIOS = ("trained", "stopped early", "noisy labels", "noisy labels, narrow")
+#: the scenarios' names in the chapter's glue names (lastlayer-net-<key>, ...), in `SCENARIOS` order
+SCENARIO_KEYS = ("full", "early", "noisy", "narrow")
 
 
 def last_layer_mask(model: nn.Module) -> torch.Tensor:
@@ -130,7 +132,6 @@ class Config(Presets):
         return cls(scale="paper", n=400, width=100, steps=2000, grid=200)
 
 
-
 @dataclass
 class Result:
     """One entry per scenario (`SCENARIOS`, arrays of length 4) and the grids to draw.
@@ -161,6 +162,27 @@ class Result:
     grid_y: np.ndarray
     grid_network: np.ndarray
     grid_svm: np.ndarray
+
+
+def numbers(result: Result) -> dict[str, str | int]:
+    """The chapter's numbers, by glue name: the scale, the gap of the linear identity, n, per
+    scenario (`SCENARIO_KEYS`) the training accuracies of the network and of the SVM, their
+    agreement on the box and the rank of the Gram matrix, and the paper preset's sizes."""
+    paper = Config.paper()
+    values: dict[str, str | int] = {
+        "lastlayer-scale": result.config.scale,
+        "lastlayer-linear-gap": f"{result.linear_gap:.0e}",
+        "lastlayer-n": f"{result.config.n}",
+        "lastlayer-paper-n": paper.n,
+        "lastlayer-paper-width": paper.width,
+        "lastlayer-paper-steps": paper.steps,
+    }
+    for k, key in enumerate(SCENARIO_KEYS):
+        values[f"lastlayer-net-{key}"] = f"{result.network_accuracy[k]:.0%}"
+        values[f"lastlayer-svm-{key}"] = f"{result.svm_accuracy[k]:.0%}"
+        values[f"lastlayer-agree-{key}"] = f"{result.agreement[k]:.0%}"
+        values[f"lastlayer-rank-{key}"] = f"{result.rank[k]}"
+    return values
 
 
 def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:

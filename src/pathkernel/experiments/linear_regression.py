@@ -118,6 +118,34 @@ def closed_form_weights(params: torch.Tensor, lrs: torch.Tensor, x: torch.Tensor
     return (lrs @ (outputs - y) / x.shape[0]) / lrs.sum()
 
 
+def weight_spread(result: Result) -> float:
+    """max over queries x and training points i of |a_i(x) - a_i| (`weights` against
+    `weights_closed`), where the path kernel is defined numerically (|K^path| above 1e-3 of its
+    largest value; a_i(x) is a ratio of path kernels)."""
+    defined = np.abs(result.path_kernel) > 1e-3 * np.abs(result.path_kernel).max()
+    return float(np.abs(result.weights - result.weights_closed)[defined].max())
+
+
+def numbers(result: Result) -> dict[str, str | int]:
+    """The chapter's numbers, by glue name: the scale, the remainders (largest linear, smallest
+    MLP), the fitted order, the most steps, the weights' spread, and the paper preset's sizes."""
+    paper = Config.paper()
+    return {
+        "linear-scale": result.config.scale,
+        "linear-max": f"{result.residual_linear.max():.1e}",
+        "linear-mlp-min": f"{result.residual_mlp.min():.1e}",
+        "linear-slope": f"{result.mlp_slope:.2f}",
+        "linear-steps": int(result.steps.max()),
+        "linear-weight-spread": f"{weight_spread(result):.1e}",
+        "linear-weight-max": f"{np.abs(result.weights_closed).max():.1e}",
+        "linear-paper-n": paper.n,
+        "linear-paper-width": paper.width,
+        "linear-paper-lrs": len(paper.lrs),
+        "linear-paper-lr-min": f"{min(paper.lrs):g}",
+        "linear-paper-lr-max": f"{max(paper.lrs):g}",
+    }
+
+
 def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
     """Train the linear model and the MLP at every lr to the same time; decompose both
     (data drawn on the CPU, computed on `device`)."""

@@ -1,4 +1,4 @@
-"""Chapter "The linearly separable case" (Courtois, Morel & Arias §5.2, Figs 4-5, and beyond).
+"""Chapter "The linearly separable case" (notebooks/separable.md; Courtois, Morel & Arias §5.2, Figs 4-5, and beyond).
 
 Points uniform in the square [-1, 1]^2 labelled by the side of the line <u, x> = 0
 (`data.halfspace`); the same 3-layer GELU MLP, full-batch gradient descent and mean squared
@@ -167,6 +167,67 @@ class Result:
     accuracy_curve: np.ndarray
     band_homogeneity_curve: np.ndarray
     euclidean_band_homogeneity: float
+
+
+def geometric_mean(values: np.ndarray) -> float:
+    """exp(mean(log values)): the mean of ratios such as the anisotropy (1 / A and A average to 1)."""
+    return float(np.exp(np.log(values).mean()))
+
+
+def near_boundary(result: Result) -> np.ndarray:
+    """(p,) bool: the probes within `config.band` of the boundary, |<u, q>| < band."""
+    return np.abs(result.probe_offset) < result.config.band
+
+
+def anisotropy_peak(result: Result) -> float:
+    """Signed distance <u, q> to the boundary of the probe whose kernel neighbourhood at the end of
+    training is the most stretched."""
+    return float(result.probe_offset[np.argmax(result.probe_anisotropy[-1])])
+
+
+def numbers(result: Result) -> dict[str, str]:
+    """The chapter's numbers, by glue name: the scale and sizes, the trained network, the Jaccard
+    range of the displayed queries, the geometric-mean anisotropy (Euclidean; kernel at
+    initialization and the end; near and far from the boundary, and on either side of it near it),
+    the mean label homogeneity at the snapshots and along training (all probes and near the boundary)."""
+    c = result.config
+    near = near_boundary(result)
+    end = result.probe_anisotropy[-1]
+    plus = near & (result.probe_offset > 0)
+    homogeneity = result.probe_homogeneity.mean(axis=1)
+    band = result.band_homogeneity_curve
+    return {
+        "separable-scale": c.scale, "separable-angle": f"{c.angle:g}", "separable-n": f"{c.n}",
+        "separable-width": f"{c.width}", "separable-lr": f"{c.lr:g}", "separable-steps": f"{c.steps}",
+        "separable-accuracy": f"{result.accuracy:.0%}", "separable-loss": f"{result.final_loss:.3f}",
+        "separable-k": f"{c.k}",
+        "separable-jaccard-min": f"{result.jaccard.min():.2f}",
+        "separable-jaccard-max": f"{result.jaccard.max():.2f}",
+        "separable-probe-extent": f"{c.probe_extent:g}",
+        "separable-probes": f"{len(result.probes)}",
+        "separable-band": f"{c.band:g}",
+        "separable-aniso-euclid": f"{geometric_mean(result.euclidean_anisotropy):.2f}",
+        "separable-aniso-init": f"{geometric_mean(result.probe_anisotropy[0]):.2f}",
+        "separable-aniso-end": f"{geometric_mean(end):.2f}",
+        "separable-aniso-near": f"{geometric_mean(end[near]):.2f}",
+        "separable-aniso-far": f"{geometric_mean(end[~near]):.2f}",
+        "separable-aniso-max": f"{end.max():.1f}",
+        "separable-aniso-peak": f"{anisotropy_peak(result):+.2f}",
+        "separable-aniso-near-plus": f"{geometric_mean(end[plus]):.2f}",
+        "separable-aniso-near-minus": f"{geometric_mean(end[near & ~plus]):.2f}",
+        "separable-hom-euclid": f"{result.euclidean_homogeneity.mean():.2f}",
+        "separable-hom-init": f"{homogeneity[0]:.2f}",
+        "separable-hom-mid": f"{homogeneity[1]:.2f}",
+        "separable-hom-end": f"{homogeneity[2]:.2f}",
+        "separable-hom-band-euclid": f"{result.euclidean_band_homogeneity:.2f}",
+        "separable-hom-band-init": f"{band[0]:.2f}",
+        "separable-hom-band-mid": f"{result.probe_homogeneity[1][near].mean():.2f}",
+        "separable-hom-band-end": f"{band[-1]:.2f}",
+        "separable-hom-band-best": f"{band.max():.2f}",
+        "separable-mid-step": f"{result.snapshot_steps[1]}",
+        "separable-first-step": f"{result.checkpoint_steps[1]}",
+        "separable-hom-band-first": f"{band[1]:.2f}",
+    }
 
 
 def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:

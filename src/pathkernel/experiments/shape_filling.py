@@ -200,6 +200,41 @@ def _stack_padded(arrays: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+def highest(result: Result) -> np.ndarray:
+    """(S,) index of each suite's highest complexity (its last non-NaN level in `complexity`)."""
+    return np.array([np.flatnonzero(~np.isnan(row))[-1] for row in result.complexity])
+
+
+def numbers(result: Result) -> dict[str, str]:
+    """The chapter's numbers, by glue name: the scale and sizes, the in-distribution IoUs, the
+    paper preset's size against the quick one's, per suite its highest complexity and the network's
+    mean IoU there, and the oracles' extremes (the depth oracle's worst mean, flood fill's worst on
+    the holes, the naive parity's best)."""
+    config, quick, paper = result.config, Config.quick(), Config.paper()
+    values = {
+        "shapefilling-scale": config.scale,
+        "shapefilling-n-train": f"{config.n_train:,}",
+        "shapefilling-size": f"{config.size} x {config.size}",
+        "shapefilling-epochs": f"{config.epochs}",
+        "shapefilling-parameters": f"{result.parameters:,}",
+        "shapefilling-test-iou": f"{result.test_iou.mean():.1%}",
+        "shapefilling-train-iou": f"{result.train_iou.mean():.1%}",
+        "shapefilling-interior-iou": f"{result.test_interior_iou.mean():.2%}",
+        "shapefilling-interior-share": f"{(result.test_interior_iou >= 0.99).mean():.0%}",
+        "shapefilling-paper-images": f"{paper.n_train / quick.n_train:.0f}",
+        "shapefilling-paper-resolution": f"{paper.size / quick.size:.0f}",
+    }
+    for k, (name, last) in enumerate(zip(result.suite_names, highest(result))):
+        values[f"shapefilling-{name}-level"] = f"{result.complexity[k, last]:g}"
+        values[f"shapefilling-{name}-iou"] = f"{result.ood_iou[k, last].mean():.0%}"
+    values["shapefilling-depth-min"] = f"{np.nanmin(result.oracle_iou[..., 0]):.0%}"
+    if "nesting" in result.suite_names:
+        nesting = result.suite_names.index("nesting")
+        values["shapefilling-flood-nesting"] = f"{np.nanmin(result.oracle_iou[nesting, :, 1]):.0%}"
+    values["shapefilling-parity-max"] = f"{np.nanmax(result.oracle_iou[..., 2]):.0%}"
+    return values
+
+
 def run(config: Config, seed: int = 0, *, checkpoint: str | Path | None = None,
         device: str | torch.device = "cpu") -> Result:
     """Draw the data, train the U-Net on `device` (resuming from `checkpoint` if it exists),

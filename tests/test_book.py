@@ -1,0 +1,74 @@
+"""pathkernel.book (what chapter cells call) and the form of the chapters: no glue code on the page."""
+
+import ast
+import re
+import types
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pytest
+from matplotlib.figure import Figure
+
+from pathkernel import book, figures, runs
+from pathkernel.experiments import linear_regression
+
+NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
+CHAPTERS = sorted(NOTEBOOKS.glob("*.md"))
+CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```$", flags=re.M | re.S)
+TINY = linear_regression.Config(scale="quick", n=8, d=2, time=0.4, lrs=(0.2, 0.1), n_query=4, width=4, fit_max_lr=0.2)
+
+
+@pytest.fixture
+def glued(monkeypatch):
+    store = {}
+    monkeypatch.setattr(book, "_glue", lambda name, value: store.__setitem__(name, value))
+    return store
+
+
+@pytest.fixture
+def tiny_preset(monkeypatch):
+    runs.clear()
+    monkeypatch.setattr(linear_regression.Config, "quick", classmethod(lambda cls: TINY))
+    yield
+    runs.clear()
+
+
+def test_show_glues_the_declared_figure_under_its_id(glued, tiny_preset):
+    book.show("fig-linear-residual")
+    assert list(glued) == ["fig-linear-residual"] and isinstance(glued["fig-linear-residual"], Figure)
+    expected, _ = figures.draw("fig-linear-residual")
+    assert [list(line.get_ydata()) for line in glued["fig-linear-residual"].axes[0].lines] == \
+        [list(line.get_ydata()) for line in expected.axes[0].lines]
+    plt.close("all")
+    with pytest.raises(KeyError, match="unknown figure 'fig-nope'"):
+        book.show("fig-nope")
+
+
+def test_glue_numbers_glues_the_study_numbers(glued, tiny_preset):
+    book.glue_numbers(linear_regression)
+    assert glued == linear_regression.numbers(runs.result(linear_regression))
+
+
+def test_numbers_refuses_a_study_without_numbers_and_a_clash(tiny_preset):
+    without = types.ModuleType("pathkernel.experiments.without_numbers")
+    without.Config, without.run = linear_regression.Config, linear_regression.run
+    with pytest.raises(ValueError, match="without_numbers has no numbers"):
+        book.numbers(without)
+    with pytest.raises(ValueError, match="gives .*linear-max.* again"):
+        book.numbers(linear_regression, linear_regression)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_chapters_show_no_glue_code(chapter):
+    """Numbers are glued by one hidden call; figures are shown by one call each; no analysis hides
+    behind remove-output; committed files are read through the package."""
+    text = chapter.read_text()
+    assert "myst_nb" not in text and not re.search(r"\bglue\(", text)
+    assert "remove-output" not in text and 'Path("..")' not in text
+    hidden = [cell for cell in CELL.findall(text) if re.match(r":tags: \[remove-cell\]", cell)]
+    assert len(hidden) <= 1
+    for cell in hidden:
+        statements = ast.parse("\n".join(cell.splitlines()[1:])).body
+        assert len(statements) == 1 and ast.unparse(statements[0]).startswith("book.glue_numbers("), cell
+    names = set(re.findall(r"\{glue:text\}`([\w-]+)`", text))
+    assert not names or hidden, "prose glues numbers but the chapter has no glue_numbers cell"
