@@ -1,0 +1,130 @@
+"""The results store (pathkernel.runs.store), its encoding and in-run checkpoints."""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from pathkernel import runs
+from pathkernel.experiments import linear_regression
+from pathkernel.runs import checkpoint
+from pathkernel.runs.encoding import decode, encode
+from pathkernel.runs.store import Store
+
+TINY = linear_regression.Config(scale="quick", n=8, d=2, time=0.4, lrs=(0.2, 0.1), n_query=4, width=4, fit_max_lr=0.2)
+
+
+@dataclasses.dataclass(frozen=True)
+class Inner:
+    values: tuple
+    table: dict
+
+
+@dataclasses.dataclass
+class Outer:
+    inner: Inner
+    array: np.ndarray
+    tensor: torch.Tensor
+    scalar: np.float32
+    items: list
+    nothing: None
+    odd: float
+
+
+def test_encoding_round_trips_bit_for_bit():
+    value = Outer(inner=Inner(values=(1, 2.5, "x", True), table={"a": np.arange(3, dtype=np.int16), "b": [None]}),
+                  array=np.array([[np.nan, -0.0], [np.inf, 1e-300]]), tensor=torch.arange(4.0, dtype=torch.float64),
+                  scalar=np.float32(0.1), items=[np.float64(2.0), (3, 4)], nothing=None, odd=float("nan"))
+    arrays = {}
+    skeleton = json.loads(json.dumps(encode(value, arrays)))
+    back = decode(skeleton, arrays)
+    assert type(back) is Outer and type(back.inner) is Inner and back.inner.values == (1, 2.5, "x", True)
+    assert back.array.tobytes() == value.array.tobytes() and back.inner.table["a"].dtype == np.int16
+    assert torch.equal(back.tensor, value.tensor) and type(back.scalar) is np.float32 and back.scalar == value.scalar
+    assert back.items[1] == (3, 4) and back.nothing is None and np.isnan(back.odd)
+
+
+@pytest.mark.parametrize("bad", [object(), {1: 2}, np.array([object()])])
+def test_encoding_refuses_what_it_cannot_store(bad):
+    with pytest.raises(TypeError, match="cannot store"):
+        encode(bad, {})
+
+
+def test_entries_save_load_and_go_stale(tmp_path, monkeypatch):
+    store = Store(tmp_path / "store")
+    assert store.status(linear_regression, TINY, 0) == "missing" and store.load(linear_regression, TINY, 0) is None
+    result = linear_regression.run(TINY, seed=0)
+    record = runs.provenance(linear_regression, TINY, 0, "cpu", result)
+    folder = store.save(linear_regression, TINY, 0, result, record)
+    assert folder == tmp_path / "store" / "linear_regression" / "quick" / f"seed0-{runs.config_digest(TINY)[:16]}"
+    assert sorted(p.name for p in folder.iterdir()) == ["provenance.json", "result.json", "result.npz"]
+    assert store.status(linear_regression, TINY, 0) == "finished"
+    loaded = store.load(linear_regression, TINY, 0)
+    assert runs.result_digest(loaded) == runs.result_digest(result) and loaded.config == TINY
+    # another config or seed is another entry
+    assert store.status(linear_regression, dataclasses.replace(TINY, n=9), 0) == "missing"
+    assert store.status(linear_regression, TINY, 1) == "missing"
+    # a changed experiment source makes the entry stale: never read
+    monkeypatch.setattr("pathkernel.runs.store.source_digest", lambda study: "0" * 64)
+    assert store.status(linear_regression, TINY, 0) == "stale" and store.load(linear_regression, TINY, 0) is None
+
+
+def test_a_damaged_entry_is_an_error_and_a_partial_one_is_invisible(tmp_path):
+    store = Store(tmp_path)
+    result = linear_regression.run(TINY, seed=0)
+    record = runs.provenance(linear_regression, TINY, 0, "cpu", result)
+    folder = store.entry(linear_regression, TINY, 0)
+    folder.parent.mkdir(parents=True)
+    (folder.parent / (folder.name + ".partial-x")).mkdir()      # what an interrupted save leaves
+    assert store.status(linear_regression, TINY, 0) == "missing"
+    store.save(linear_regression, TINY, 0, result, record)
+    result.residual_mlp[0] += 1.0
+    with pytest.raises(ValueError, match="the provenance record describes another run"):
+        store.save(linear_regression, TINY, 1, result, record)
+    arrays = dict(np.load(folder / "result.npz"))
+    arrays["a3"] = arrays["a3"] + 1.0
+    np.savez(folder / "result.npz", **arrays)
+    with pytest.raises(ValueError, match="does not match its recorded digest"):
+        store.load(linear_regression, TINY, 0)
+
+
+def test_store_path_errors(tmp_path):
+    afile = tmp_path / "file"
+    afile.write_text("")
+    with pytest.raises(NotADirectoryError, match="is an existing file"):
+        Store(afile)
+    with pytest.raises(OSError, match="cannot be written"):
+        Store(afile / "below").check_writable()
+    with pytest.raises(ValueError, match="store=3"):
+        Store(3)
+
+
+def test_runs_result_reads_a_finished_entry_instead_of_running(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    result = linear_regression.run(TINY, seed=0)
+    store.save(linear_regression, TINY, 0, result, runs.provenance(linear_regression, TINY, 0, "cpu", result))
+    runs.clear()
+    monkeypatch.setattr(linear_regression, "run", lambda *a, **k: pytest.fail("ran although stored"))
+    read = runs.result(linear_regression, config=TINY, store=tmp_path)
+    assert runs.result_digest(read) == runs.result_digest(result)
+    runs.clear()
+
+
+def test_checkpoint_items_are_kept_and_read_back(tmp_path):
+    calls = []
+
+    def compute(i):
+        calls.append(i)
+        return {"i": i, "value": np.full(3, float(i))}
+
+    assert checkpoint.item("a", lambda: compute(0))["i"] == 0       # no folder: just computes
+    with checkpoint.checkpointing(tmp_path / "ck"):
+        first = [checkpoint.item(f"lr={i}", lambda i=i: compute(i)) for i in range(3)]
+    with checkpoint.checkpointing(tmp_path / "ck"):
+        again = [checkpoint.item(f"lr={i}", lambda i=i: compute(i)) for i in range(4)]
+    assert calls == [0, 0, 1, 2, 3]
+    assert all(np.array_equal(a["value"], b["value"]) for a, b in zip(first, again))
+    assert not [p for p in os.listdir(tmp_path / "ck") if p.startswith(".partial")]
