@@ -128,3 +128,20 @@ def test_checkpoint_items_are_kept_and_read_back(tmp_path):
     assert calls == [0, 0, 1, 2, 3]
     assert all(np.array_equal(a["value"], b["value"]) for a, b in zip(first, again))
     assert not [p for p in os.listdir(tmp_path / "ck") if p.startswith(".partial")]
+
+
+def test_a_long_experiment_resumes_from_its_checkpoints(tmp_path, monkeypatch):
+    """kernel_regime.ntk_limit keeps every width of its sweeps as a checkpoint item: a rerun in the same
+    folder recomputes nothing (its networks cannot even be built) and gives the same result bit for bit."""
+    from pathkernel.experiments.kernel_regime import ntk_limit
+
+    config = dataclasses.replace(ntk_limit.Config.quick(), widths=(8, 64), seeds=2, regression_widths=(16, 64),
+                                 regression_seeds=1, steps=30, grid=15)
+    plain = ntk_limit.run(config, seed=3)
+    with checkpoint.checkpointing(tmp_path) as folder:
+        first = ntk_limit.run(config, seed=3)
+    assert len(list(folder.glob("*.npz"))) == 2 * len(config.widths) + len(config.regression_widths)
+    monkeypatch.setattr(ntk_limit, "_network", lambda *a, **k: pytest.fail("recomputed a checkpointed item"))
+    with checkpoint.checkpointing(tmp_path):
+        resumed = ntk_limit.run(config, seed=3)
+    assert runs.result_digest(plain) == runs.result_digest(first) == runs.result_digest(resumed)

@@ -26,6 +26,7 @@ from pathkernel.infinite import infinite_ntk
 from pathkernel.kernels import tangent_kernel
 from pathkernel.linearized import Scaled, flow_prediction
 from pathkernel.models import MLP
+from pathkernel.runs import checkpoint
 
 ACTIVATIONS = ("relu", "erf")
 
@@ -105,19 +106,30 @@ def _network(config: Config, width: int, activation: str, seed: int, device: tor
                bias_var=config.bias_var, seed=seed, dtype=torch.float64).to(device)
 
 
+def _trained_network(config: Config, width: int, seed: int, x: torch.Tensor, y: torch.Tensor, grid: torch.Tensor,
+                     device: torch.device) -> np.ndarray:
+    """(grid,) predictions of the centred ReLU network of `width` trained from `seed` (one checkpointed item)."""
+    model = Scaled(_network(config, width, "relu", seed, device), 1.0)
+    train_checkpoints(model, x, y, lr=config.lr, steps=config.steps, every=config.steps)
+    with torch.no_grad():
+        return model(grid)[:, 0].cpu().numpy()
+
+
 def kernel_errors(config: Config, activation: str, seed: int = 0, *,
                   device: str | torch.device = "cpu") -> np.ndarray:
     """(W, S) relative Frobenius errors ||K_m - Theta||_F / ||Theta||_F at the widths and seeds
-    (inputs made on the CPU, kernels computed on `device`)."""
+    (inputs made on the CPU, kernels computed on `device`). Each width is one checkpointed item
+    (`pathkernel.runs.checkpoint`): a store run interrupted at width 4096 resumes there."""
     device = check_device(device)
     x = torch.linspace(-1.0, 1.0, config.n_kernel, dtype=torch.float64)[:, None].to(device)
     limit = infinite_ntk(x, depth=3, activation=activation, weight_var=config.weight_var, bias_var=config.bias_var)
-    errors = np.empty((len(config.widths), config.seeds))
-    for i, width in enumerate(config.widths):
-        for s in range(config.seeds):
-            K = tangent_kernel(_network(config, width, activation, seed + s, device), x)
-            errors[i, s] = float(torch.linalg.matrix_norm(K - limit) / torch.linalg.matrix_norm(limit))
-    return errors
+
+    def errors_at(width: int) -> np.ndarray:
+        kernels = (tangent_kernel(_network(config, width, activation, seed + s, device), x) for s in range(config.seeds))
+        return np.array([float(torch.linalg.matrix_norm(K - limit) / torch.linalg.matrix_norm(limit)) for K in kernels])
+
+    return np.stack([checkpoint.item(f"kernel {activation} width={width} seed={seed}", lambda width=width: errors_at(width))
+                     for width in config.widths])
 
 
 def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
@@ -139,10 +151,8 @@ def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") ->
     networks = np.empty((len(config.regression_widths), config.regression_seeds, config.grid))
     runs = [(i, width, s) for i, width in enumerate(config.regression_widths) for s in range(config.regression_seeds)]
     for i, width, s in progress(runs, total=len(runs), desc="networks", enabled=None):
-        model = Scaled(_network(config, width, "relu", seed + s, device), 1.0)
-        train_checkpoints(model, x, y, lr=config.lr, steps=config.steps, every=config.steps)
-        with torch.no_grad():
-            networks[i, s] = model(grid)[:, 0].cpu().numpy()
+        networks[i, s] = checkpoint.item(f"network width={width} seed={seed + s}",
+                                         lambda: _trained_network(config, width, seed + s, x, y, grid, device))
     network_error = np.sqrt(((networks - analytic) ** 2).mean(2))
     slope, intercept = power_law(np.asarray(config.regression_widths, dtype=float), network_error.mean(1))
     return Result(config=config, activations=ACTIVATIONS, kernel_error=kernel_error, kernel_slope=fits[:, 0],
