@@ -121,6 +121,8 @@ def gallery_markdown(app) -> str:
                 "",
                 f"{spec.description.rstrip('.')}.",
                 "",
+                f"Drawn by `pathkernel.plots.{spec.plot}` from the study `{spec.experiment}`.",
+                "",
                 f"{{numref}}`Fig. %s <{spec.id}>` in {{doc}}`{docname}`",
                 "",
                 "```{card-footer}",

@@ -21,9 +21,9 @@ from types import ModuleType
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from pathkernel.experiments import DEVICES, check_device
+from pathkernel.functional import progress as progress_bar
 from pathkernel.runs import checkpoint
 from pathkernel.runs.provenance import provenance
 from pathkernel.runs.store import Store
@@ -88,12 +88,14 @@ def sweep(
     config: Any = None,
     device: str | torch.device = "cpu",
     client: Any = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> list[Outcome]:
     """Run `study` at `seeds` into `store`, skipping finished current entries; outcomes in seed order.
 
-    Every argument is checked before the first run: the study, the seeds, the device and that the
-    store can be written (ValueError / OSError naming the value).
+    `progress`: a tqdm bar over the seeds; None shows it on an interactive terminal outside CI
+    (`pathkernel.functional.progress`). Every argument is checked before the first run: the
+    study, the seeds, the device and that the store can be written (ValueError / OSError naming
+    the value).
     """
     module = study_module(study)
     seeds = parse_seeds(",".join(map(str, seeds))) if seeds else []
@@ -112,7 +114,7 @@ def sweep(
                                      _numbers(module, store.load(module, config, seed)))
         else:
             todo.append(seed)
-    bar = tqdm(total=len(todo), desc=name, unit="seed", disable=not progress or not todo)
+    bar = progress_bar(todo, total=len(todo), desc=name, enabled=None if progress is None else progress and bool(todo))
 
     def finish(seed: int, result: Any, record: dict[str, Any]) -> None:
         store.save(module, config, seed, result, record)
