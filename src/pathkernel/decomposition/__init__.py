@@ -29,47 +29,40 @@ steps cross kinks that never converges, and `domingos` refuses within seconds
 
 Modules: `result` (Decomposition, warnings), `quadrature` (the kernel part, exact mode),
 `forward` (per-sample terms of GD/SGD), `buffered` (momentum/Adam, forward in time),
-`reverse` (every supported optimizer, backward in time), `checks`.
+`reverse` (every supported optimizer, backward in time), `checks` (the arguments, the
+additivity), `distributed` (``client=``: blocks of queries or of steps on Dask workers).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
 from pathkernel.decomposition.buffered import buffered_terms
-from pathkernel.decomposition.checks import (
-    ADDITIVITY_TOLERANCE,
-    additivity,
-    forward_models,
-    selected_outputs,
-    trainable_mask,
-)
+from pathkernel.decomposition.checks import additivity, prepare
 from pathkernel.decomposition.forward import forward_terms
 from pathkernel.decomposition.quadrature import gauss_legendre, kernel_part, segment_rule
-from pathkernel.decomposition.result import AdditivityWarning, Decomposition, NonSmoothExactError, QuadratureWarning
-from pathkernel.decomposition.reverse import reverse_terms
-from pathkernel.functional import (
-    check_allocation,
-    check_deterministic,
-    check_inputs,
-    flat_function,
-    kinked_activations,
-    model_dtype,
-    output_dim,
-    warn_if_non_smooth,
+from pathkernel.decomposition.result import (
+    AdditivityWarning,
+    Decomposition,
+    IncompleteDecompositionError,
+    NonSmoothExactError,
+    QuadratureWarning,
 )
-from pathkernel.kernels import DEFAULT_MAX_MEMORY, chain_for
-from pathkernel.precision import HALF_ADDITIVITY_TOLERANCE, cast_path, working_dtype
+from pathkernel.decomposition.reverse import reverse_terms
+from pathkernel.functional import kinked_activations
+from pathkernel.kernels import DEFAULT_MAX_MEMORY
 from pathkernel.training import TrainingPath
-from pathkernel.validation import integer
 
-__all__ = ["AdditivityWarning", "Decomposition", "NonSmoothExactError", "QuadratureWarning", "domingos",
-           "gauss_legendre", "segment_rule"]
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["AdditivityWarning", "Decomposition", "IncompleteDecompositionError", "NonSmoothExactError",
+           "QuadratureWarning", "domingos", "gauss_legendre", "segment_rule"]
 
 BUFFERED_OPTIMIZERS = ("momentum", "adam")
-ROUTES = ("auto", "forward", "reverse")
 
 
 def domingos(
@@ -86,6 +79,9 @@ def domingos(
     outputs: Sequence[int] | None = None,
     progress_bar: bool | None = None,
     dtype: torch.dtype | None = None,
+    client: Client | None = None,
+    split: str = "queries",
+    chunks: int | None = None,
 ) -> Decomposition:
     """Decompose f(theta_T, x) along a recorded training path (Theorems 2 and 3).
 
@@ -128,6 +124,17 @@ def domingos(
             exactness means then: the residual is float32 round-off of the float32
             evaluation of the recorded parameters; additivity holds to the half format's
             precision).
+        client: a dask.distributed Client: spread the work over its workers, the path sent
+            once (`pathkernel.decomposition.distributed`); the result equals the in-process
+            one to round-off (1e-12 relative in float64). A disk or replay path is sent by
+            reference to its files: record it with `directory=` (a `Recorder` argument) in
+            a directory every worker can read. None (default): in this process.
+        split: with a client, "queries" (every optimizer and route: blocks of queries, each
+            decomposed along the whole path; exact mode's `quadrature_levels` are then the
+            per-step maximum over the blocks) or "steps" ("gd" and "sgd" paths only: ranges
+            of steps, each decomposing every query; momentum and Adam couple the steps
+            through their buffers and stay on the query split).
+        chunks: with a client, the number of blocks (default: one per worker process).
 
     Kernels are over the coordinates the optimizer moved (`TrainingPath.trainable`, the
     parameters with requires_grad=True at training time); the model's requires_grad flags
@@ -142,86 +149,52 @@ def domingos(
         NonSmoothExactError: exact=True on a kinked model (ReLU, ...) whose steps cross
             kinks that the quadrature cannot resolve (decided within about 5 s).
         ValueError: bad arguments, frozen coordinates that moved along the path, or
-            requires_grad flags changed since training.
+            requires_grad flags changed since training; with a client, also a disk or
+            replay path in a temporary directory or in one some worker cannot read.
+        TypeError: `client` is not a dask.distributed Client.
+        IncompleteDecompositionError: with a client, blocks that could not be computed
+            (workers lost too often); the message names the missing queries or steps.
         MemoryError: the per-sample terms cannot fit in the available memory.
     """
-    if not isinstance(path, TrainingPath):
-        raise TypeError(f"path must be a TrainingPath from pathkernel.train, got {type(path).__name__}")
-    model = path.model
-    check_inputs(model, x)
-    if path.x.device != x.device:
-        raise ValueError(f"the path's training inputs are on {path.x.device} but the model and x are on {x.device}; "
-                         "decompose on the device the model was trained on, or move path.x and path.y too")
-    if x.shape[1:] != path.x.shape[1:]:
-        raise ValueError(f"query examples have shape {tuple(x.shape[1:])}; training examples {tuple(path.x.shape[1:])}")
-    integer("stride", stride)
-    integer("nodes", nodes)
-    if exact and stride > 1:
-        raise ValueError(f"exact=True needs the kernel at every step; got stride={stride}")
-    if route not in ROUTES:
-        raise ValueError(f"route={route!r}; expected one of {ROUTES}")
-    if route == "auto":
-        reverse = path.hyper.get("recorded") or not forward_models(path) or (per_sample and outputs is not None)
-        route = "reverse" if reverse else "forward"
-    if route == "forward" and not forward_models(path):
-        raise ValueError(f"route='forward' does not model this {path.optimizer!r} path {path.hyper}; use 'reverse'")
-    if stride > 1 and (path.optimizer not in ("gd", "sgd") or route == "reverse"):
-        why = " (outputs= needs the reverse route)" if outputs is not None and per_sample else ""
-        raise ValueError(f"stride={stride} is for 'gd' and 'sgd' paths on the forward route; "
-                         f"this one used {path.optimizer!r} on the {route} route{why}")
-    if path.hyper.get("recorded"):
-        current = torch.nn.utils.parameters_to_vector(model.parameters()).detach()
-        if current.shape != path.params[-1].shape or not torch.equal(current, path.params[-1].to(current.device)):
-            raise ValueError("the model changed after recording: its parameters are not the path's theta_T "
-                             "(decompose before training further, or record the further steps too)")
-    check_deterministic(model, "domingos")
-    mask = trainable_mask(path)
-    recorded_dtype = model_dtype(model)
-    work = working_dtype(recorded_dtype, dtype)
-    path = cast_path(path, work)
-    model, x = path.model, x.to(work)
-    warn_if_non_smooth(model, "the exact (quadrature) decomposition" if exact else "Domingos' Theorem 2/3")
-    x = x.detach()
-    f = flat_function(model)
-    c, scalar = output_dim(model, x)
-    if per_sample:
-        c_query = c if outputs is None or isinstance(outputs, (int, str, bytes)) else len(outputs)
-        check_allocation("the per-sample terms (five arrays)", (5, x.shape[0], path.x.shape[0], c_query, c),
-                         x.dtype, x.device)
-    query_f = f if outputs is None else selected_outputs(f, outputs, c, scalar, per_sample and route != "reverse")
+    if client is not None:
+        from pathkernel.decomposition.distributed import distributed_domingos
+
+        return distributed_domingos(client, path, x, split=split, chunks=chunks, exact=exact, per_sample=per_sample,
+                                    nodes=nodes, stride=stride, max_memory=max_memory, method=method, route=route,
+                                    outputs=outputs, progress_bar=progress_bar, dtype=dtype)
+    setup = prepare(path, x, exact=exact, per_sample=per_sample, nodes=nodes, stride=stride, method=method,
+                    route=route, outputs=outputs, dtype=dtype)
+    path, x, f, query_f, chain, c, scalar = (setup.path, setup.x, setup.f, setup.query_f, setup.chain, setup.c,
+                                              setup.scalar)
     with torch.no_grad():
         prediction = query_f(path.params[-1].to(x.device), x)
         initial = query_f(path.params[0].to(x.device), x)
-    chain = chain_for(model, x, method) if outputs is None else None
     kernel_sum, levels = kernel_part(query_f, chain, path.params, x, nodes if exact else None, progress_bar,
-                                     max_memory, kinked_activations(model))
+                                     max_memory, kinked_activations(path.model))
     rhs = initial + kernel_sum
     terms = {}
     if per_sample:
         def rule(k: int) -> tuple[torch.Tensor, torch.Tensor]:
             return segment_rule(nodes if exact else None, levels, k, x.dtype)
 
-        if route == "reverse":
+        if setup.route == "reverse":
             weighted, path_kernel, regularization = reverse_terms(path, f, chain, x, c, rule, max_memory,
-                                                                  progress_bar, query_f, mask)
+                                                                  progress_bar, query_f, setup.mask)
             if float(path.hyper.get("weight_decay", 0.0)):
                 terms["regularization"] = regularization[:, 0] if scalar else regularization
         elif path.optimizer in BUFFERED_OPTIMIZERS:
-            weighted, path_kernel = buffered_terms(path, f, chain, x, c, rule, max_memory, progress_bar, mask)
+            weighted, path_kernel = buffered_terms(path, f, chain, x, c, rule, max_memory, progress_bar, setup.mask)
         else:
             weighted, path_kernel = forward_terms(
-                path, f, chain, x, c, nodes if exact else None, levels, stride, max_memory, progress_bar, mask
+                path, f, chain, x, c, nodes if exact else None, levels, stride, max_memory, progress_bar, setup.mask
             )
         weights = torch.where(path_kernel != 0, weighted / path_kernel, torch.zeros_like(weighted))
         terms.update(per_sample=-weighted.sum(-1), path_kernel=path_kernel, weights=weights)
         if scalar:
             terms.update(per_sample=terms["per_sample"][..., 0], path_kernel=path_kernel[..., 0, 0],
                          weights=weights[..., 0, 0])
-        coarser = work if recorded_dtype in HALF_ADDITIVITY_TOLERANCE or torch.finfo(recorded_dtype).eps <= \
-            torch.finfo(work).eps else recorded_dtype
-        tolerance = HALF_ADDITIVITY_TOLERANCE.get(recorded_dtype, ADDITIVITY_TOLERANCE[coarser])
         terms["additivity_error"] = additivity(terms, (rhs - initial)[:, 0] if scalar else rhs - initial,
-                                                tolerance=tolerance, warn=stride == 1)
+                                                tolerance=setup.tolerance, warn=stride == 1)
     squeeze = (lambda t: t[:, 0]) if scalar else (lambda t: t)
     return Decomposition(
         prediction=squeeze(prediction),

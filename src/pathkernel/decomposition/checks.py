@@ -1,18 +1,120 @@
-"""The decomposition's checks of its inputs and of itself: explained outputs, the path's
-trainable coordinates, the additivity of the per-sample terms, which routes model a path."""
+"""The decomposition's checks of its inputs and of itself: a call's arguments (`prepare`),
+explained outputs, the path's trainable coordinates, the additivity of the per-sample
+terms, which routes model a path."""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
 from pathkernel.decomposition.result import AdditivityWarning
-from pathkernel.functional import FlatFunction, parameter_mask, select_columns
+from pathkernel.functional import (
+    FlatFunction,
+    check_allocation,
+    check_deterministic,
+    check_inputs,
+    flat_function,
+    model_dtype,
+    output_dim,
+    parameter_mask,
+    select_columns,
+    warn_if_non_smooth,
+)
+from pathkernel.kernels import chain_for, structured
+from pathkernel.precision import HALF_ADDITIVITY_TOLERANCE, cast_path, working_dtype
 from pathkernel.training import TrainingPath
+from pathkernel.validation import integer
 
 ADDITIVITY_TOLERANCE = {torch.float64: 1e-8, torch.float32: 1e-3}
+ROUTES = ("auto", "forward", "reverse")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """A checked `domingos` call, in the working dtype.
+
+    Attributes:
+        path: the path, cast to the working dtype (`pathkernel.precision.cast_path`).
+        x: the queries (m, ...), detached, in the working dtype.
+        f, query_f: theta, x -> f(theta, x) (m, c), and its explained outputs (m, c_q).
+        chain: the structured chain of the model (None: torch.func, or outputs= given).
+        c, scalar: the model's number of outputs, and whether its output is scalar.
+        route: "forward" or "reverse", resolved from "auto".
+        mask: (P,) bool, the path's trainable coordinates (`trainable_mask`).
+        tolerance: the additivity tolerance for the recorded precision.
+    """
+
+    path: TrainingPath
+    x: torch.Tensor
+    f: FlatFunction
+    query_f: FlatFunction
+    chain: structured.Chain | None
+    c: int
+    scalar: bool
+    route: str
+    mask: torch.Tensor
+    tolerance: float
+
+
+def prepare(path: TrainingPath, x: torch.Tensor, *, exact: bool, per_sample: bool, nodes: int, stride: int,
+            method: str, route: str, outputs: Sequence[int] | None, dtype: torch.dtype | None) -> Setup:
+    """Check the arguments of `pathkernel.domingos` (see its docstring) and set the call up.
+
+    Reads the path's first and last rows and evaluates the model on one query; warns
+    (`NonSmoothActivationWarning`) on a kinked model. Raises what `domingos` documents.
+    """
+    if not isinstance(path, TrainingPath):
+        raise TypeError(f"path must be a TrainingPath from pathkernel.train, got {type(path).__name__}")
+    model = path.model
+    check_inputs(model, x)
+    if path.x.device != x.device:
+        raise ValueError(f"the path's training inputs are on {path.x.device} but the model and x are on {x.device}; "
+                         "decompose on the device the model was trained on, or move path.x and path.y too")
+    if x.shape[1:] != path.x.shape[1:]:
+        raise ValueError(f"query examples have shape {tuple(x.shape[1:])}; training examples {tuple(path.x.shape[1:])}")
+    integer("stride", stride)
+    integer("nodes", nodes)
+    if exact and stride > 1:
+        raise ValueError(f"exact=True needs the kernel at every step; got stride={stride}")
+    if route not in ROUTES:
+        raise ValueError(f"route={route!r}; expected one of {ROUTES}")
+    if route == "auto":
+        reverse = path.hyper.get("recorded") or not forward_models(path) or (per_sample and outputs is not None)
+        route = "reverse" if reverse else "forward"
+    if route == "forward" and not forward_models(path):
+        raise ValueError(f"route='forward' does not model this {path.optimizer!r} path {path.hyper}; use 'reverse'")
+    if stride > 1 and (path.optimizer not in ("gd", "sgd") or route == "reverse"):
+        why = " (outputs= needs the reverse route)" if outputs is not None and per_sample else ""
+        raise ValueError(f"stride={stride} is for 'gd' and 'sgd' paths on the forward route; "
+                         f"this one used {path.optimizer!r} on the {route} route{why}")
+    if path.hyper.get("recorded"):
+        current = torch.nn.utils.parameters_to_vector(model.parameters()).detach()
+        if current.shape != path.params[-1].shape or not torch.equal(current, path.params[-1].to(current.device)):
+            raise ValueError("the model changed after recording: its parameters are not the path's theta_T "
+                             "(decompose before training further, or record the further steps too)")
+    check_deterministic(model, "domingos")
+    mask = trainable_mask(path)
+    recorded_dtype = model_dtype(model)
+    work = working_dtype(recorded_dtype, dtype)
+    path = cast_path(path, work)
+    model, x = path.model, x.to(work)
+    warn_if_non_smooth(model, "the exact (quadrature) decomposition" if exact else "Domingos' Theorem 2/3")
+    x = x.detach()
+    f = flat_function(model)
+    c, scalar = output_dim(model, x)
+    if per_sample:
+        c_query = c if outputs is None or isinstance(outputs, (int, str, bytes)) else len(outputs)
+        check_allocation("the per-sample terms (five arrays)", (5, x.shape[0], path.x.shape[0], c_query, c),
+                         x.dtype, x.device)
+    query_f = f if outputs is None else selected_outputs(f, outputs, c, scalar, per_sample and route != "reverse")
+    chain = chain_for(model, x, method) if outputs is None else None
+    coarser = work if recorded_dtype in HALF_ADDITIVITY_TOLERANCE or torch.finfo(recorded_dtype).eps <= \
+        torch.finfo(work).eps else recorded_dtype
+    tolerance = HALF_ADDITIVITY_TOLERANCE.get(recorded_dtype, ADDITIVITY_TOLERANCE[coarser])
+    return Setup(path, x, f, query_f, chain, c, scalar, route, mask, tolerance)
 
 
 def selected_outputs(f: FlatFunction, outputs: Sequence[int], c: int, scalar: bool, forward_route: bool) -> FlatFunction:

@@ -19,6 +19,19 @@ class NonSmoothExactError(ValueError):
     """exact=True on a model whose kinks (ReLU, ...) the segment quadrature cannot resolve."""
 
 
+class IncompleteDecompositionError(RuntimeError):
+    """``domingos(..., client=)``: some blocks of queries (or of steps) could not be computed.
+
+    Attributes:
+        split: "queries" or "steps".
+        missing: the missing blocks, as (start, stop) index ranges of that axis.
+    """
+
+    def __init__(self, message: str, split: str, missing: list[tuple[int, int]]) -> None:
+        super().__init__(message)
+        self.split, self.missing = split, missing
+
+
 @dataclass
 class Decomposition:
     """The terms of f(theta_T, x) = initial + kernel part + residual.

@@ -29,6 +29,12 @@ replay of the run per sweep over the path.
 Checkpoints are written atomically (`pathkernel.recording.checkpoints`): a full disk
 raises an `OSError` naming the directory, the step and the bytes needed, and leaves the
 store as before the step.
+
+Pickling a store (with the path that holds it, e.g. to a Dask worker,
+`pathkernel.decomposition.distributed`) keeps its directory, fingerprints, batches and
+learning rates, the model and theta_T, but neither the user's optimizer (its live state)
+nor the cached segments: the copy replays from the checkpoint files, which it only reads,
+and cannot record further steps.
 """
 
 from __future__ import annotations
@@ -79,6 +85,9 @@ class ReplayStore:
         directory: where the checkpoint files go (None: a temporary directory, deleted with
             this store and its views).
         checkpoint_every: K, or None to choose K ~ sqrt(T) as the recording goes.
+
+    Attributes:
+        temporary: whether `directory` was None (a temporary directory).
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, params: list[torch.Tensor],
@@ -87,6 +96,7 @@ class ReplayStore:
         if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int)
                                              or checkpoint_every < 1):
             raise ValueError(f"checkpoint_every={checkpoint_every!r} must be a positive integer or None")
+        self.temporary = directory is None
         if directory is None:
             directory = tempfile.mkdtemp(prefix="pathkernel-replay-")
             self._cleanup = weakref.finalize(self, shutil.rmtree, directory, True)
@@ -97,6 +107,9 @@ class ReplayStore:
             raise OSError(error.errno, f"cannot create the checkpoint directory {self.directory} "
                                        f"({error.strerror or error})") from error
         self.model, self.optimizer, self.params = model, optimizer, params
+        self.kind = type(optimizer)
+        accepted = inspect.signature(self.kind).parameters  # AdamW's defaults name an option it does not take
+        self.options = {key: value for key, value in optimizer.defaults.items() if key in accepted}
         self.x, self.target, self.loss = x, target, loss
         self.adaptive = checkpoint_every is None
         self.every = 1 if checkpoint_every is None else checkpoint_every
@@ -115,6 +128,13 @@ class ReplayStore:
         self.cache: OrderedDict[int, tuple[torch.Tensor, torch.Tensor | None]] = OrderedDict()
         self.replayed_steps = 0
         self.peak_cached_rows = 0
+
+    def __getstate__(self) -> dict:
+        """What a pickled copy keeps: everything but the optimizer, the cache and the cleanup
+        of a temporary directory (the copy reads the checkpoint files; see the module docstring)."""
+        state = {key: value for key, value in self.__dict__.items() if key != "_cleanup"}
+        state.update(optimizer=None, cache=OrderedDict(), directory=self.directory.absolute())
+        return state
 
     @property
     def rows(self) -> int:
@@ -137,6 +157,8 @@ class ReplayStore:
             OSError: the checkpoint of this step could not be written (errno ENOSPC on a full
                 disk; see `pathkernel.recording.checkpoints`); the store is unchanged.
         """
+        if self.optimizer is None:
+            raise RuntimeError("this ReplayStore is an unpickled copy: it replays the recording, it cannot record")
         if row.shape != (self.width,):
             raise ValueError(f"a snapshot row has shape ({self.width},); got {tuple(row.shape)}")
         step = self.rows
@@ -177,10 +199,7 @@ class ReplayStore:
         params = list(model.parameters())
         with torch.no_grad():
             nn.utils.vector_to_parameters(checkpoint["theta"].clone(), params)
-        kind = type(self.optimizer)
-        accepted = inspect.signature(kind).parameters  # AdamW's defaults name an option it does not take
-        options = {key: value for key, value in self.optimizer.defaults.items() if key in accepted}
-        optimizer = kind([{"params": [params[i] for i in group]} for group in self.groups], **options)
+        optimizer = self.kind([{"params": [params[i] for i in group]} for group in self.groups], **self.options)
         optimizer.load_state_dict(checkpoint["optimizer"])
         rows = [checkpoint["theta"]]
         scales = []

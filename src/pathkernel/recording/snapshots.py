@@ -21,6 +21,11 @@ directory, the bytes of the growth and the size the file would have had. The sto
 left as it was: the file is cut back to its previous size, and the rows written so far
 stay readable. (On copy-on-write filesystems such as btrfs or ZFS a reservation does not
 guarantee that a later overwrite finds space; there a full disk can still raise SIGBUS.)
+
+Pickling: the tensor of a file (`SnapshotTensor`) pickles by reference, as the file's name,
+dtype and shape, so that a recorded path travels to another process (a Dask worker,
+`pathkernel.decomposition.distributed`) without its rows; the other process maps the file
+again, read-only.
 """
 
 from __future__ import annotations
@@ -78,6 +83,43 @@ def host_copy(row: torch.Tensor, dtype: torch.dtype, owner: object) -> torch.Ten
     return stage.copy_(row)
 
 
+class SnapshotTensor(torch.Tensor):
+    """The (rows, width) tensor of a `SnapshotFile`: a torch tensor whose rows are read from the
+    memory-mapped file, and which pickles by reference (`open_snapshot` maps the file again).
+
+    Operations on it (indexing, arithmetic, `.to`) return ordinary tensors. The process that
+    unpickles it must see the file at the same path; `torch.save` of it likewise writes the
+    reference, so save `tensor.clone()` to keep the rows themselves; `copy.deepcopy` copies
+    the rows into memory.
+
+    Attributes:
+        file: the snapshot file (an absolute path).
+        temporary: whether the file lives in a temporary directory (a `Recorder` without
+            `directory=`), deleted when the recording is garbage collected.
+    """
+
+    __torch_function__ = torch._C._disabled_torch_function_impl
+    file: Path
+    temporary: bool
+
+    def __reduce_ex__(self, protocol: int) -> tuple:
+        return open_snapshot, (str(self.file), self.dtype, tuple(self.shape), self.temporary)
+
+    def __deepcopy__(self, memo: dict) -> torch.Tensor:
+        return self.as_subclass(torch.Tensor).clone()
+
+
+def open_snapshot(file: str | os.PathLike, dtype: torch.dtype, shape: tuple[int, int],
+                  temporary: bool) -> SnapshotTensor:
+    """The `SnapshotTensor` of the first shape[0] rows of a snapshot file, mapped read-only
+    (copy-on-write: writes to the tensor stay in this process and never reach the file)."""
+    numpy_dtype = np.float64 if dtype == torch.float64 else np.float32
+    view = np.memmap(file, dtype=numpy_dtype, mode="c", shape=shape)
+    tensor = torch.Tensor._make_subclass(SnapshotTensor, torch.from_numpy(view))
+    tensor.file, tensor.temporary = Path(file), temporary
+    return tensor
+
+
 class SnapshotFile:
     """A growable, disk-backed (rows, width) array of one torch dtype.
 
@@ -87,6 +129,9 @@ class SnapshotFile:
         name: file name inside the directory.
         width: row length P (positive).
         dtype: torch.float32 or torch.float64.
+
+    Attributes:
+        temporary: whether `directory` was None (a temporary directory).
 
     Raises:
         OSError: the directory or the file cannot be created (read-only or full filesystem),
@@ -99,6 +144,7 @@ class SnapshotFile:
             raise TypeError(f"snapshots store torch.float32 or torch.float64, got {dtype}")
         if width < 1:
             raise ValueError(f"a snapshot row needs a positive width; got {width}")
+        self.temporary = directory is None
         if directory is None:
             directory = tempfile.mkdtemp(prefix="pathkernel-snapshots-")
             self._cleanup = weakref.finalize(self, shutil.rmtree, directory, True)
@@ -152,11 +198,12 @@ class SnapshotFile:
         self._map[self.rows] = host_copy(row, self.dtype, self).numpy()
         self.rows += 1
 
-    def tensor(self) -> torch.Tensor:
-        """(rows, width) tensor backed by the file (no copy into RAM)."""
+    def tensor(self) -> SnapshotTensor:
+        """(rows, width) tensor backed by the file (no copy into RAM), pickled by reference."""
         self._map.flush()
         view = np.memmap(self.file, dtype=self._numpy, mode="r+", shape=(self.rows, self.width))
-        tensor = torch.from_numpy(view)
+        tensor = torch.Tensor._make_subclass(SnapshotTensor, torch.from_numpy(view))
+        tensor.file, tensor.temporary = self.file.absolute(), self.temporary
         if hasattr(self, "_cleanup"):
             weakref.finalize(tensor, lambda keep: None, self)  # keep the directory while the tensor lives
         return tensor
