@@ -5,7 +5,9 @@ would see: no console errors or uncaught exceptions, no failed request, no broke
 link (the target file exists and so does its ``#fragment``), no image that fails to load,
 MathJax typesetting every page that has math (without TeX errors). Writes screenshots of a
 few pages to ``_build/screenshots/`` for review. Also checks, from the HTML alone (no browser
-needed), that every chapter's Colab and ``.ipynb`` download buttons give the exported notebook.
+needed), that every chapter's Colab and ``.ipynb`` download buttons give the exported notebook,
+and that no visible code cell shows glue code (``glue(``, ``glue_numbers``, ``myst_nb``) or reads
+files relative to the page (``Path("..")``).
 
 Runs after the book build (``.ci/run``'s last phase, or by hand)::
 
@@ -350,6 +352,37 @@ def test_colab_buttons_open_the_exported_notebooks():
         for href in COLAB_HREF.findall((SITE / path).read_text(encoding="utf-8", errors="replace")):
             if not href.endswith(".ipynb"):
                 problems.setdefault(path, []).append(f"Colab link to a file Colab cannot open: {href}")
+    assert not problems, _report(problems)
+
+
+# What a reader must not see in a chapter's visible code: the book's plumbing.
+GLUE_CODE = re.compile(r"\bglue\(|glue_numbers|myst_nb|Path\(\s*[\"']\.\.")
+PRE_BLOCK = re.compile(r"<pre[^>]*>(.*?)</pre>", re.S)
+TAG = re.compile(r"<[^>]+>")
+
+
+def visible_code(html: str) -> list[str]:
+    """The text of every ``<pre>`` block of a page (code cells' inputs and outputs), tags removed
+    and HTML entities decoded."""
+    from html import unescape
+
+    return [unescape(TAG.sub("", block)) for block in PRE_BLOCK.findall(html)]
+
+
+def test_visible_code_has_no_glue_code():
+    """The glue that fills the prose runs in cells removed from the HTML (remove-cell): no page
+    shows a ``glue(`` call, ``glue_numbers``, ``myst_nb`` or a ``Path("..")`` read. Reads the
+    HTML; no browser."""
+    if not (SITE / "index.html").is_file():
+        pytest.skip(f"no built book at {SITE}: build it first with `jupyter-book build --all -W --keep-going .`")
+    chapters = [f"notebooks/{path.stem}.html" for path in sorted((ROOT / "notebooks").glob("*.md"))]
+    assert chapters and all((SITE / page).is_file() for page in chapters)
+    problems: dict[str, list[str]] = {}
+    for page in _html_pages(SITE):
+        for block in visible_code((SITE / page).read_text(encoding="utf-8", errors="replace")):
+            for line in block.splitlines():
+                if GLUE_CODE.search(line):
+                    problems.setdefault(page, []).append(f"visible: {line.strip()[:100]}")
     assert not problems, _report(problems)
 
 
