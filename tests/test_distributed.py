@@ -237,3 +237,21 @@ def lost_on_the_last_block(path, x, options, steps):
     if x.shape[0] == 3:
         raise OSError("the snapshot file vanished")
     return distributed.Outcome(pk.domingos(path, x, **options), [])
+
+
+def test_local_workers_start_without_dasks_malloc_trim_threshold(client):
+    """Dask's default MALLOC_TRIM_THRESHOLD_ halves torch's speed on a worker: connect('local') drops it,
+    and keeps the rest of the nanny's environment (one BLAS thread per worker)."""
+    import os
+
+    def environment():
+        return {key: os.environ.get(key) for key in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")}
+
+    client.cluster.scale(3)  # a worker added later starts the same way
+    client.wait_for_workers(3)
+    try:
+        environments = client.run(environment)
+    finally:
+        client.cluster.scale(2)
+    assert len(environments) == 3
+    assert all(value == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"} for value in environments.values())
