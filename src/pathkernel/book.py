@@ -2,11 +2,13 @@
 
     book.show("fig-linear-residual")            # a visible cell: one call per figure
     book.glue_numbers(linear_regression)        # a cell tagged remove-cell
+    book.presets(linear_regression)             # a visible cell: the chapter's preset table
 
 `show` draws the declared figure from ``runs.result`` (the same call as
 ``python -m pathkernel figures build``) and glues it under its ID for the chapter's
 ``{glue:figure}``; `glue_numbers` glues every entry of ``study.numbers(result)`` for the
-prose's ``{glue:text}`` roles. Both run each study once per process and take the scale
+prose's ``{glue:text}`` roles; `presets` is the table of the studies' quick and paper
+values with where each paper value comes from (``Config.sources``). `show` and `glue_numbers` run each study once per process and take the scale
 (default ``PATHKERNEL_SCALE``).
 """
 
@@ -16,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 import matplotlib.pyplot as plt
+import pandas as pd
 
 from pathkernel import figures, runs
 
@@ -54,3 +57,28 @@ def glue_numbers(*studies: str | ModuleType, scale: str | None = None, seed: int
     """Glue every entry of `numbers` (``{glue:text}`name``` in the prose shows it)."""
     for name, value in numbers(*studies, scale=scale, seed=seed).items():
         _glue(name, value)
+
+
+def _cell(value: Any, nested: bool = False) -> str:
+    if isinstance(value, tuple):
+        text = ", ".join(_cell(item, nested=True) for item in value)
+        return f"({text})" if nested else text
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def presets(*studies: str | ModuleType) -> pd.DataFrame:
+    """The preset table of `studies`: one row per Config field (``Presets.preset_rows``) with its
+    quick and paper values and where the paper value comes from; a ``study`` column when there are
+    several studies. Raises ValueError when a study's Config does not say the source of a field."""
+    rows = []
+    for study in studies:
+        module = runs.study_module(study)
+        for name, quick, paper, source in module.Config.preset_rows():
+            rows.append({"study": runs.study_name(module), "parameter": name, "quick": _cell(quick),
+                         "paper": _cell(paper), "paper value from": source})
+    table = pd.DataFrame(rows)
+    if len(studies) == 1:
+        table = table.drop(columns="study")
+    return table.set_index(table.columns[0])

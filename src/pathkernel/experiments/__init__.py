@@ -10,6 +10,8 @@ default reproduces the CPU results bit for bit (a GPU's arithmetic is not bit-id
 from __future__ import annotations
 
 import os
+from dataclasses import fields
+from typing import Any, ClassVar
 
 import torch
 
@@ -19,7 +21,15 @@ DEVICES = ("cpu", "cuda")
 
 
 class Presets:
-    """Mixin for a Config dataclass with `quick()` and `paper()` classmethods."""
+    """Mixin for a Config dataclass with `quick()` and `paper()` classmethods.
+
+    `sources` says, for every field but ``scale``, where the `paper()` value comes from:
+    quoted from a paper ("S1 §6.1.2: 10 images per class") or our choice ("ours: the
+    papers give no size; 200 keeps ...") — "paper" is the papers' setting only where our
+    copies kept it.
+    """
+
+    sources: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def from_scale(cls, scale: str | None = None):
@@ -28,6 +38,23 @@ class Presets:
         if scale not in SCALES:
             raise ValueError(f"scale={scale!r}; expected one of {SCALES}")
         return cls.paper() if scale == "paper" else cls.quick()
+
+    @classmethod
+    def preset_rows(cls) -> list[tuple[str, Any, Any, str]]:
+        """(field, quick value, paper value, source) for every field but ``scale``, in field order.
+
+        Raises ValueError naming the fields that have no source, or the sources that name no field.
+        """
+        names = [field.name for field in fields(cls) if field.name != "scale"]
+        missing = [name for name in names if name not in cls.sources]
+        unknown = sorted(set(cls.sources) - set(names))
+        if missing or unknown:
+            raise ValueError(f"{cls.__module__}.{cls.__qualname__}.sources: "
+                             + (f"no source for {missing}" if missing else "")
+                             + ("; " if missing and unknown else "")
+                             + (f"{unknown} are not fields" if unknown else ""))
+        quick, paper = cls.quick(), cls.paper()
+        return [(name, getattr(quick, name), getattr(paper, name), cls.sources[name]) for name in names]
 
 
 def current_scale() -> str:
