@@ -221,3 +221,11 @@ def test_residual_figure_and_the_tables(result, sweep):
     assert frame["t"].tolist() == list(TINY.ts) and frame["Jaccard(NTK, Euclidean)"].tolist() == result.jaccard.tolist()
     frame = plots.ball_sphere.residual_table(sweep).data
     assert frame["lr"].tolist() == list(TINY.sweep_lrs) and frame["max |R|"].tolist() == sweep.residual_lr.tolist()
+
+
+def test_the_combined_config_tables_the_sources_of_both_studies():
+    rows = {name: (quick, paper, source) for name, quick, paper, source in bs.Config.preset_rows()}
+    for study in (network, residual):
+        for name, quick, paper, source in study.Config.preset_rows():
+            assert rows[name][:2] == (quick, paper)
+    assert rows["k"][2].startswith("Courtois et al. §5.1.2") and network.Config.paper().k == 100

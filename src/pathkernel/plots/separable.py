@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pathkernel.experiments import separable
+from pathkernel.experiments import separable, separable_profile
 from pathkernel.plots._declare import figure
 from pathkernel.plots._planar import class_points, neighbour_panel, sign_regions, square_axes
 from pathkernel.plots._style import PALETTE, style
@@ -132,6 +132,38 @@ def snapshots(result: separable.Result) -> Figure:
         for step in result.snapshot_steps:
             ax.axvline(step, color="0.7", ls=":", lw=1)
         ax.tick_params(labelsize="x-small")
+    return fig
+
+
+@figure("fig-separable-profile", separable_profile)
+def profile(result: separable_profile.Result) -> Figure:
+    """Anisotropy profile across and along the boundary, mean over seeds with a 95% band."""
+    style()
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 3.9), layout="constrained", sharey=True)
+    c = result.config
+    names = ("NTK, end", "NTK, initialization", "Euclidean")
+    for ax, profiles, label in ((axes[0], result.across, "signed distance $\\langle u, q \\rangle$ to the boundary"),
+                                (axes[1], result.along, f"position $\\langle v, q \\rangle$ along it ($|\\langle u, q "
+                                                        f"\\rangle| < {c.band:g}$)")):
+        for seed_profile in profiles[0]:
+            ax.plot(result.centres, np.exp(seed_profile), color=PALETTE[3], lw=0.6, alpha=0.35)
+        for i, (name, colour, dash) in enumerate(zip(names, (PALETTE[3], PALETTE[2], "0.4"), ("-", "--", ":"))):
+            mean, low, high = separable_profile.seed_summary(profiles[i])
+            ax.fill_between(result.centres, np.exp(low), np.exp(high), color=colour, alpha=0.25, lw=0)
+            ax.plot(result.centres, np.exp(mean), dash, marker="o", ms=3, color=colour, label=name)
+        ax.axhline(1.0, color="0.3", lw=0.8)
+        ax.set_xlabel(label)
+    axes[0].axvspan(-c.band, c.band, color="0.92", zorder=0)
+    axes[0].set_yscale("log")
+    top = max(2.0, float(np.exp(result.across[0].max())))
+    ticks = [t for t in (0.8, 1, 1.5, 2, 3, 4, 6, 8, 12) if t <= top * 1.05]
+    axes[0].set_yticks(ticks, labels=[f"{t:g}" for t in ticks])
+    axes[0].minorticks_off()
+    axes[0].set_ylabel(f"anisotropy of {c.k} neighbours")
+    axes[0].legend(fontsize="x-small", framealpha=0.9, title_fontsize="x-small",
+                   title=f"{len(result.seeds)} seeds, {separable_profile.LEVEL:.0%} band")
+    axes[0].set_title("across the boundary (thin: each seed, NTK at the end)", fontsize="small")
+    axes[1].set_title("along the boundary, near it", fontsize="small")
     return fig
 
 

@@ -15,7 +15,7 @@ device="cpu") -> Result`` (both studies' results, whose old field names still re
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -59,6 +59,8 @@ class Config(Presets):
     C: float = 1e6
     extent: float = 1.5
     angles: int = 360
+
+    sources: ClassVar[dict[str, str]] = {**network.Config.sources, **residual.Config.sources}
 
     def __post_init__(self) -> None:
         self.network_config()

@@ -17,6 +17,7 @@ error to the labels -1/+1. The study measures
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -91,6 +92,24 @@ class Config(Presets):
     C: float = 1e6
     extent: float = 1.5
     angles: int = 360
+
+    sources: ClassVar[dict[str, str]] = {
+        "n": "ours: the number of samples of Courtois et al. §5.1 is lost in our copy",
+        "width": "ours: the width of Courtois et al. §5.1 is lost in our copy",
+        "lr": "ours: Courtois et al. §5.1 use a constant learning rate whose value is lost in our copy",
+        "steps": "ours: the number of iterations of Courtois et al. §5.1 is lost in our copy; "
+                 "enough to reach 100% at seed 0",
+        "k": "Courtois et al. §5.1.2: the 100 points with largest similarity",
+        "grid": "ours: resolution of the decision-region images",
+        "ts": "ours: the values of t in Courtois et al. Fig. 2 are lost; inside the ball, between, on and "
+              "beyond the sphere",
+        "r2": "ours: the inner radius of Courtois et al. §5.1 is lost in our copy",
+        "depth": "Courtois et al. §5.1: the 3-layers neural network",
+        "activation": "Courtois et al. §5.1: the GELU function",
+        "C": "ours: the SVM penalty of Courtois et al. §5.1.3 is not given; large, a nearly hard margin",
+        "extent": "ours: the box of the decision-region images, beyond the sphere",
+        "angles": "ours: rays of the boundary-radius measurement (not in the paper)",
+    }
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= self.n:
@@ -168,6 +187,7 @@ def numbers(result: Result) -> dict[str, str]:
         "ballsphere-scale": c.scale,
         "ballsphere-n": f"{c.n}",
         "ballsphere-width": f"{c.width}",
+        "ballsphere-depth": f"{c.depth}",
         "ballsphere-lr": f"{c.lr:g}",
         "ballsphere-steps": f"{c.steps}",
         "ballsphere-accuracy": f"{result.accuracy:.0%}",
