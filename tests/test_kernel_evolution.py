@@ -9,6 +9,7 @@ import torch
 from sklearn.metrics import silhouette_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
+from sklearn.svm import SVC
 
 import pathkernel as pk
 from pathkernel import plots
@@ -77,6 +78,7 @@ def test_anisotropic_maps_the_circle_task_onto_the_ellipse():
     (lambda: ke.Config.from_scale("huge"), "scale='huge'"),
     (lambda: dataclasses.replace(neighbourhoods.Config.quick(), k=301), "k=301"),
     (lambda: dataclasses.replace(digits.Config.quick(), show=25), "show=25"),
+    (lambda: dataclasses.replace(svms.Config.quick(), n_more=150), "n_more=150"),
 ])
 def test_bad_configs(call, match):
     with pytest.raises(ValueError, match=match):
@@ -214,13 +216,26 @@ def test_planar_numbers_recomputed(planar):
     assert numbers["kernelevolution-euclid-h"] == f"{(r.y[nearest] == qy.numpy()[:, None]).mean():.0%}"
     assert [numbers[f"kernelevolution-h-{when}"] for when in ("init", "mid", "end")] == [
         f"{h:.0%}" for h in r.mean_homogeneity]
+    assert (numbers["kernelevolution-depth"], numbers["kernelevolution-width"]) == ("3", "12")
+    # the disk's radius^2 separates the labels of the training points
+    radius2 = float(numbers["kernelevolution-r2"])
+    assert radius2 == 0.8 and np.all(((r.x**2).sum(1) <= radius2) == (r.y == -1))
+    # the accuracy on the fresh points, recounted with a retrained network
+    x, y = pk.data.ball_sphere(TINY.n, r2=TINY.r2, seed=0)
+    net = ke.fit(x, y, TINY.studies()[0], steps=TINY.steps, lr=TINY.lr, seed=0).model
+    with torch.no_grad():
+        accuracy = (torch.sign(net(q)[:, 0]) == qy).double().mean().item()
+    assert numbers["kernelevolution-accuracy"] == f"{accuracy:.1%}"
     numbers = waves.numbers(planar.waves)
     rmse = [np.sqrt(np.mean((planar.waves.prediction[c, 1] - planar.waves.truth[c]) ** 2)) for c in range(2)]
     assert (numbers["kernelevolution-rmse-sine"], numbers["kernelevolution-rmse-square"]) == tuple(
         f"{e:.3f}" for e in rmse)
     r = planar.svms
     numbers = svms.numbers(r)
-    assert numbers["kernelevolution-svm-n"] == "40" and len(numbers) == 7
+    assert (numbers["kernelevolution-svm-n"], numbers["kernelevolution-svm-n-more"],
+            numbers["kernelevolution-svm-n-test"]) == ("40", "500", "50") and len(numbers) == 17
+    radius2 = float(numbers["kernelevolution-svm-r2"])
+    assert radius2 == 0.9 and np.all(((r.x[0] ** 2).sum(1) <= radius2) == (r.y[0] == -1))
     # the network's test accuracy on the ellipse, recounted from fresh points and a retrained network
     zt, yt = pk.data.ball_sphere(TINY.svm_test, r2=TINY.svm_r2, seed=1)
     x = svms.anisotropic(pk.data.ball_sphere(TINY.svm_n, r2=TINY.svm_r2, seed=0)[0], "ellipse")
@@ -229,13 +244,26 @@ def test_planar_numbers_recomputed(planar):
         accuracy = (torch.sign(net(svms.anisotropic(zt, "ellipse"))[:, 0]) == yt).double().mean().item()
     assert numbers["kernelevolution-svm-ellipse-net"] == f"{accuracy:.1%}"
     assert numbers["kernelevolution-svm-circle-rbf"] == f"{r.accuracies[0, 2]:.1%}"
+    # the RBF SVMs refitted with scikit-learn: on n_more points, and the two SVMs' difference on the ellipse
+    xt = svms.anisotropic(zt, "ellipse").numpy()
+    z_more, y_more = pk.data.ball_sphere(500, r2=TINY.svm_r2, seed=0)
+    rbf = SVC(kernel="rbf", gamma="scale", C=TINY.C).fit(svms.anisotropic(z_more, "ellipse").numpy(), y_more.numpy())
+    assert numbers["kernelevolution-svm-more-ellipse-rbf"] == f"{np.mean(rbf.predict(xt) == yt.numpy()):.1%}"
+    rbf = SVC(kernel="rbf", gamma="scale", C=TINY.C).fit(x.numpy(), r.y[1])
+    rbf_correct = int((rbf.predict(xt) == yt.numpy()).sum())
+    tangent_correct = int(round(r.accuracies[1, 1] * TINY.svm_test))
+    assert numbers["kernelevolution-svm-ellipse-diff"] == f"{abs(tangent_correct - rbf_correct)}"
 
 
 def test_digit_numbers_recomputed(digit_result):
     r = digit_result.digits
     numbers = digits.numbers(r)
     assert numbers["kernelevolution-per-class"] == "6" and numbers["kernelevolution-printed-n"] == "4"
+    assert (numbers["kernelevolution-show"], numbers["kernelevolution-digits-depth"]) == ("3", "3")
     assert numbers["kernelevolution-printed-acc"] == f"{np.trace(r.confusion) / r.confusion.sum():.0%}"
+    led = sum(any(r.confusion[d, e] > r.confusion[d, d] for e in range(10) if e != d) for d in range(10))
+    assert numbers["kernelevolution-confused-rows"] == f"{led}"
+    assert digits.confused_rows(np.array([[1, 3, 0], [0, 2, 2], [1, 0, 0]])) == 2  # a tie is not led
     # handwritten-printed pairs of the same and of different digits, by a loop over the trained kernel
     n = len(r.mixed_labels)
     pairs = [(i, j) for i in range(n) for j in range(n) if r.mixed_printed[i] != r.mixed_printed[j]]
@@ -247,6 +275,10 @@ def test_digit_numbers_recomputed(digit_result):
     r = digit_result.umap
     numbers = umap.numbers(r)
     assert numbers["kernelevolution-seen-acc"] == f"{r.seen_test_accuracy:.0%}"
+    assert sorted(set(r.labels.tolist())) == list(range(10))  # every digit is embedded
+    assert (numbers["kernelevolution-seen-digits"], numbers["kernelevolution-unseen-digits"],
+            numbers["kernelevolution-all-digits"]) == ("0–4", "5–9", "0–9")
+    assert (numbers["kernelevolution-knn"], numbers["kernelevolution-folds"]) == ("3", "3")
     assert numbers["kernelevolution-sil-end-unseen"] == f"{r.feature_silhouette[2, 1]:.2f}"
     assert numbers["kernelevolution-knn-raw-seen"] == f"{r.feature_knn[0, 0]:.0%}"
     assert numbers["kernelevolution-esil-init-unseen"] == f"{r.embedding_silhouette[0, 1]:.2f}"

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 import re
 from pathlib import Path
@@ -76,6 +77,11 @@ def test_numbers_are_read_from_the_result():
     chapter = (Path(__file__).parents[1] / "notebooks" / "kernel_machines.md").read_text()
     assert set(re.findall(r"\{glue:text\}`([\w-]+)`", chapter)) == set(numbers)
     assert numbers["kernelmachines-scale"] == "quick"
+    # the degrees, recovered from the numbers of explicit features C(2 + p, p) in the plane
+    degrees = [next(p for p in range(1, 20) if math.comb(2 + p, p) == dim) for dim in result.poly_dims]
+    assert numbers["kernelmachines-degrees"] == ", ".join(map(str, degrees)) == "1, 3"
+    consecutive = dataclasses.replace(result, config=dataclasses.replace(TINY, degrees=(1, 2, 3)))
+    assert km.numbers(consecutive)["kernelmachines-degrees"] == "1 to 3"
     # the slope refitted from the errors, the support counted from the dual coefficients
     slope = np.polyfit(np.log(TINY.feature_counts), np.log(result.rff_error.mean(1)), 1)[0]
     assert numbers["kernelmachines-slope"] == f"{slope:.2f}"

@@ -203,6 +203,10 @@ def test_lazy_training_numbers(lazy):
     numbers = lt.numbers(lazy)
     assert numbers["kernelregime-scale"] == "quick" and numbers["kernelregime-widths"] == "8 to 64"
     assert (numbers["kernelregime-width-narrow"], numbers["kernelregime-alpha-width"]) == ("8", "16")
+    # the sizes, read off the result's arrays: n training points, seeds per width, the grid's extent
+    assert (numbers["kernelregime-n"], numbers["kernelregime-seeds"]) == (str(len(lazy.x)), str(lazy.distance.shape[1]))
+    assert float(numbers["kernelregime-extent"]) == np.abs(lazy.grid).max() == 1.5
+    assert numbers["kernelregime-bias-var"] == "0.2"
     # means over seeds of the last checkpoint, recomputed by a loop
     for key, field, width, digits in (("change-narrow", "weight_change", 0, 1), ("change-wide", "weight_change", 1, 2)):
         final = getattr(lazy, field)[width, :, -1]
@@ -218,6 +222,10 @@ def test_lazy_training_numbers(lazy):
 def test_output_scale_numbers(scale):
     numbers = osc.numbers(scale)
     assert (numbers["kernelregime-toy-alpha-first"], numbers["kernelregime-toy-alpha-last"]) == ("1", "20")
+    # the toy curve is the blog's model at the glued x; the glued target and width are the config's
+    x, w = float(numbers["kernelregime-toy-x"]), scale.toy_w
+    np.testing.assert_allclose(scale.toy_f[0], (w * x + w**2 * x + np.sin(np.exp(0.1 * w))) * (w - 0.4), atol=1e-12)
+    assert (numbers["kernelregime-toy-target"], numbers["kernelregime-pair-width"]) == ("1", "24")
     assert (numbers["kernelregime-alpha-small"], numbers["kernelregime-alpha-large"], numbers["kernelregime-ode-lr"]) \
         == ("0.3", "30", "0.1")
     # the toy's linearized minimizer sits ybar / (alpha f'(w0)) from w0
@@ -234,6 +242,7 @@ def test_ntk_limit_numbers(limit):
     numbers = nl.numbers(limit)
     assert numbers["kernelregime-limit-widths"] == "8 to 512" and numbers["kernelregime-regression-width"] == "256"
     assert float(numbers["kernelregime-time"]) == LIMIT.lr * LIMIT.steps
+    assert (numbers["kernelregime-n-kernel"], numbers["kernelregime-regression-n"]) == ("8", str(len(limit.x)))
     for a, activation in enumerate(("relu", "erf")):
         errors = limit.kernel_error[a, -1]
         assert numbers[f"kernelregime-kernel-error-{activation}"] == f"{100 * sum(errors) / len(errors):.1f}%"

@@ -109,6 +109,10 @@ def test_numbers_are_read_from_the_result_and_the_preset(result):
         assert numbers[f"lastlayer-agree-{key}"] == f"{agree:.0%}"
         assert numbers[f"lastlayer-rank-{key}"] == str(result.rank[k])
     assert float(numbers["lastlayer-linear-gap"]) < 1e-12
+    # the glued width and depth give the trained network's recorded number of parameters: 2 -> w -> w -> 1
+    w, depth = int(numbers["lastlayer-width"]), int(numbers["lastlayer-depth"])
+    assert depth == 3 and result.parameters[0] == (2 * w + w) + (w * w + w) + (w + 1)
+    assert numbers["lastlayer-noise"] == "0.1"
     paper = ll.Config.paper()
     assert (numbers["lastlayer-paper-n"], numbers["lastlayer-paper-width"], numbers["lastlayer-paper-steps"]) == (
         paper.n, paper.width, paper.steps)

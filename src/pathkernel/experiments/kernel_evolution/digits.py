@@ -21,6 +21,7 @@ the kernel of the flattened tangent features (one vector of c P numbers per inpu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -87,6 +88,20 @@ class Config(Presets):
     depth: int = 3
     activation: str = "gelu"
 
+    sources: ClassVar[dict[str, str]] = {
+        "per_class": "ours: Guo et al. give no training-set size in our copy; scikit-learn's digits have about "
+                     "180 images per class, and the rest are held out",
+        "show": "Guo et al. Fig. 2: 'we use 10 images per class (100 samples total), ordered by class'; Fig. 5: "
+                "'10 images per class for MNIST digits (0-9) and 10 printed images per digit'",
+        "printed_per_digit": "ours: Guo et al. do not say how many printed digits enter the confusion matrix",
+        "width": "ours: Guo et al.'s architecture is not in our copy",
+        "steps": "ours: Guo et al. train MNIST for 200 epochs (Fig. 5: 'after training (200-th epoch)'); ours are "
+                 "full-batch Adam steps on far fewer images",
+        "lr": "ours: Adam's step, not in Guo et al.",
+        "depth": "ours: the 3-layer network of the chapter's planar studies (Guo et al.'s is not in our copy)",
+        "activation": "ours: GELU, as in the chapter's planar studies (Guo et al.'s is not in our copy)",
+    }
+
     def __post_init__(self) -> None:
         if self.show > self.printed_per_digit:
             raise ValueError(f"show={self.show} must be <= printed_per_digit={self.printed_per_digit}")
@@ -132,15 +147,27 @@ class Result:
     handwritten_examples: np.ndarray
 
 
+def confused_rows(confusion: np.ndarray) -> int:
+    """Rows of a confusion matrix (c, c) (rows: true class) in which one wrong class is predicted
+    more often than the true one."""
+    wrong = confusion - np.diag(np.diag(confusion))
+    return int((wrong.max(1) > np.diag(confusion)).sum())
+
+
 def numbers(result: Result) -> dict[str, str]:
-    """The chapter's numbers, by glue name: training images per class, held-out and printed
-    accuracies, printed digits per digit, and the mean kernel within / between classes and
-    handwritten-printed same / different digit, at initialization and the end."""
+    """The chapter's numbers, by glue name: training images per class, shown images per class,
+    the network's depth, held-out and printed accuracies, printed digits per digit, the rows of
+    the printed confusion matrix led by a wrong digit (`confused_rows`), and the mean
+    kernel within / between classes and handwritten-printed same / different digit, at
+    initialization and the end."""
     values = {
         "kernelevolution-per-class": f"{result.config.per_class}",
+        "kernelevolution-show": f"{result.config.show}",
+        "kernelevolution-digits-depth": f"{result.config.depth}",
         "kernelevolution-test-acc": f"{result.test_accuracy:.0%}",
         "kernelevolution-printed-acc": f"{result.printed_accuracy:.0%}",
         "kernelevolution-printed-n": f"{result.config.printed_per_digit}",
+        "kernelevolution-confused-rows": f"{confused_rows(result.confusion)}",
     }
     for k, when in enumerate(WHEN):
         values[f"kernelevolution-within-{when}"] = f"{result.class_contrast[k, 0]:.2f}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -123,6 +124,19 @@ class Config(Presets):
     knn: int = 5
     folds: int = 5
 
+    sources: ClassVar[dict[str, str]] = {
+        "per_class": "ours: the digits study's training images per class (Guo et al. give no size in our copy)",
+        "embedded_per_class": "ours: Guo et al. do not say how many digits Fig. 4 embeds",
+        "width": "ours: the digits study's network (Guo et al.'s is not in our copy)",
+        "steps": "ours: Guo et al. Fig. 4 shows 'the 200-th epoch' of SGD on MNIST; ours are full-batch Adam steps",
+        "lr": "ours: Adam's step, not in Guo et al.",
+        "depth": "ours: the digits study's network (Guo et al.'s is not in our copy)",
+        "activation": "ours: the digits study's network (Guo et al.'s is not in our copy)",
+        "n_neighbors": "ours: umap-learn's default neighbourhood size",
+        "knn": "ours: the scores are not in Guo et al.; a common k for a nearest-neighbour vote",
+        "folds": "ours: the scores are not in Guo et al.; a usual number of cross-validation folds",
+    }
+
     @classmethod
     def quick(cls) -> "Config":
         return cls(scale="quick", per_class=30, embedded_per_class=40, width=64, steps=300)
@@ -163,11 +177,24 @@ def _scores(distance: np.ndarray, labels: np.ndarray, seen: np.ndarray, config: 
     return np.array(silhouette), np.array(knn)
 
 
+def _digit_range(digits: list[int]) -> str:
+    """"0–4" for consecutive digits 0..4, else the digits listed ("0, 2, 5")."""
+    if digits == list(range(digits[0], digits[-1] + 1)):
+        return f"{digits[0]}–{digits[-1]}"
+    return ", ".join(map(str, digits))
+
+
 def numbers(result: Result) -> dict[str, str]:
-    """The chapter's numbers, by glue name: the held-out accuracy on the seen digits, and the
+    """The chapter's numbers, by glue name: the held-out accuracy on the seen digits, the seen,
+    unseen and all embedded digits ("0–4"), k and the folds of the nearest-neighbour score, the
     silhouettes and nearest-neighbour accuracies of the seen and unseen digits in each feature
     space (kernelevolution-sil-<space>-<group>, -knn-...) and embedding (-esil-<when>-<group>)."""
-    values = {"kernelevolution-seen-acc": f"{result.seen_test_accuracy:.0%}"}
+    seen = [int(d) for d in np.unique(result.labels) if d in SEEN]
+    unseen = [int(d) for d in np.unique(result.labels) if d not in SEEN]
+    values = {"kernelevolution-seen-acc": f"{result.seen_test_accuracy:.0%}",
+              "kernelevolution-seen-digits": _digit_range(seen), "kernelevolution-unseen-digits": _digit_range(unseen),
+              "kernelevolution-all-digits": _digit_range(seen + unseen),
+              "kernelevolution-knn": f"{result.config.knn}", "kernelevolution-folds": f"{result.config.folds}"}
     for k, space in enumerate(SPACES):
         for j, group in enumerate(GROUPS):
             values[f"kernelevolution-sil-{space}-{group}"] = f"{result.feature_silhouette[k, j]:.2f}"

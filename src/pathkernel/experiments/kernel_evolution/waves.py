@@ -9,6 +9,7 @@ after training.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -33,6 +34,16 @@ class Config(Presets):
     grid: int = 200
     depth: int = 3
     activation: str = "gelu"
+
+    sources: ClassVar[dict[str, str]] = {
+        "n": "ours: Guo et al. give no number of training points in our copy",
+        "steps": "Guo et al. Fig. 2: 'at the final iteration (1000 steps)'",
+        "width": "ours: Guo et al.'s architecture is not in our copy",
+        "lr": "ours: Adam's step, not in Guo et al.",
+        "grid": "ours: points of the prediction curves",
+        "depth": "ours: the 3-layer network of the chapter's other planar studies (Guo et al.'s is not in our copy)",
+        "activation": "ours: GELU, as in the chapter's other studies (Guo et al.'s is not in our copy)",
+    }
 
     @classmethod
     def quick(cls) -> "Config":

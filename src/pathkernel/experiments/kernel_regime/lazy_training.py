@@ -20,6 +20,7 @@ training and power-law fit come from `kernel_regime.common` (and still read from
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -68,6 +69,28 @@ class Config(Presets):
     weight_var: float = 2.0
     bias_var: float = 0.2
     power_iterations: int = 20
+
+    sources: ClassVar[dict[str, str]] = {
+        "widths": "ours: the NTK blog names width 10 and width 100 ('some changes only for width 10, but greater "
+                  "widths look completely static'); the rest of the sweep is ours, up to where the "
+                  "linearization still fits in memory",
+        "seeds": "ours: the NTK blog trains '100 ReLU nets' but does not say how many per width",
+        "steps": "ours: the NTK blog gives no number of steps",
+        "every": "ours: checkpoint spacing of the curves",
+        "alphas": "ours: the NTK blog's values of alpha are not in its text",
+        "alpha_width": "NTK blog: 'I used a two hidden layer network with a width of 100 for these runs' (the "
+                       "alpha runs)",
+        "n_functions": "NTK blog: '100 randomly initialized 2-hidden layer, width-100 relu networks'",
+        "function_widths": "ours: the NTK blog draws width 100; widths a decade either side show the trend",
+        "n": "ours: the NTK blog trains on two points ('of size 2 in this simple case'); four give a curve to fit",
+        "lr": "ours: the NTK blog's text gives no learning rate",
+        "grid": "ours: test inputs of the curves and of the RMS distance",
+        "extent": "ours: the data lie in [-1, 1]; the grid reaches beyond them",
+        "weight_var": "ours: 2 keeps ReLU activations of order one (the blog's initialization is not in its text)",
+        "bias_var": "ours: positive, so that a 1D ReLU network is not positively homogeneous (the blog's is not "
+                    "in its text)",
+        "power_iterations": "ours: enough Hessian-vector power iterations for kappa to a few per cent",
+    }
 
     def __post_init__(self) -> None:
         if self.steps % self.every:
@@ -241,10 +264,15 @@ def kappa_alpha_spread(result: Result) -> float:
 def numbers(result: Result) -> dict[str, str]:
     """The chapter's numbers from this study, by glue name: the scale, the widths, the final weight
     change and distance to the linearization (mean over seeds) at the narrowest and widest width,
-    kappa there, the fitted slopes, and the spread of alpha * kappa_alpha."""
+    kappa there, the fitted slopes, and the spread of alpha * kappa_alpha; the sizes n, seeds,
+    bias variance and grid extent."""
     config = result.config
     return {
         "kernelregime-scale": config.scale,
+        "kernelregime-n": f"{config.n}",
+        "kernelregime-seeds": f"{config.seeds}",
+        "kernelregime-bias-var": f"{config.bias_var:g}",
+        "kernelregime-extent": f"{config.extent:g}",
         "kernelregime-n-functions": f"{config.n_functions}",
         "kernelregime-widths": f"{config.widths[0]} to {config.widths[-1]}",
         "kernelregime-width-narrow": f"{config.widths[0]}",

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -56,6 +57,23 @@ class Config(Presets):
     extent: float = 1.5
     weight_var: float = 2.0
     bias_var: float = 0.2
+
+    sources: ClassVar[dict[str, str]] = {
+        "widths": "ours: the NTK blog states the limit without a width sweep; a factor of two per width to the "
+                  "largest whose kernel fits the time budget",
+        "seeds": "ours: initializations per width for the mean error",
+        "regression_widths": "ours: trained networks from narrow to wide",
+        "regression_seeds": "ours: initializations per trained width",
+        "steps": "ours: the time t = lr * steps of the comparison",
+        "n_kernel": "ours: inputs of the kernel comparison",
+        "n": "ours: a few more points than the lazy-training study's, for a curve between them",
+        "lr": "ours: the lazy-training study's quick step",
+        "ridge": "ours: a vanishing ridge, ridgeless regression up to round-off",
+        "grid": "ours: test inputs of the predictions",
+        "extent": "ours: the data lie in [-1, 1]; the grid reaches beyond them",
+        "weight_var": "ours: the variances of the chapter's network (the lazy-training study)",
+        "bias_var": "ours: the variances of the chapter's network (the lazy-training study)",
+    }
 
     def __post_init__(self) -> None:
         if len(self.widths) < 2 or len(self.regression_widths) < 2:
@@ -170,8 +188,9 @@ def flow_to_ridge(result: Result) -> float:
 
 def numbers(result: Result) -> dict[str, str]:
     """The chapter's numbers from this study, by glue name: per activation the fitted slope of the
-    kernel error and its mean at the largest width; the widths, and for the regression the fitted
-    slope, the mean error at the largest width, the time t and `flow_to_ridge`."""
+    kernel error and its mean at the largest width; the widths and inputs of the kernel
+    comparison, and for the regression the number of points, the fitted slope, the mean error at
+    the largest width, the time t and `flow_to_ridge`."""
     config = result.config
     values = {}
     for a, activation in enumerate(result.activations):
@@ -179,6 +198,8 @@ def numbers(result: Result) -> dict[str, str]:
         values[f"kernelregime-kernel-error-{activation}"] = f"{result.kernel_error[a, -1].mean():.1%}"
     return values | {
         "kernelregime-limit-widths": f"{config.widths[0]} to {config.widths[-1]}",
+        "kernelregime-n-kernel": f"{config.n_kernel}",
+        "kernelregime-regression-n": f"{config.n}",
         "kernelregime-regression-slope": f"{result.regression_slope:.2f}",
         "kernelregime-regression-error": f"{result.network_error[-1].mean():.3f}",
         "kernelregime-regression-width": f"{config.regression_widths[-1]}",

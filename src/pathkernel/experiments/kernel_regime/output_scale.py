@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import scipy.optimize
@@ -68,6 +69,23 @@ class Config(Presets):
     toy_halfwidth: float = 1.5
     weight_var: float = 2.0
     bias_var: float = 0.2
+
+    sources: ClassVar[dict[str, str]] = {
+        "width": "NTK blog: 'I used a two hidden layer network with a width of 100 for these runs'",
+        "steps": "ours: the NTK blog gives no number of steps",
+        "alphas": "ours: the NTK blog's values of alpha are not in its text",
+        "kernels": "ours: ellipses drawn per value of alpha",
+        "lr": "ours: the NTK blog's text gives no learning rate",
+        "x": "ours: the NTK blog uses two data points (its data set is 'of size 2'), whose inputs are not in its text",
+        "y": "ours: the NTK blog's targets are not in its text",
+        "toy_alphas": "ours: the NTK blog varies alpha without giving its values",
+        "toy_target": "ours: the NTK blog's data point is not in its text",
+        "toy_x": "NTK blog: 'at one specific value of x, say x=1.5'",
+        "toy_grid": "ours: points of the curves",
+        "toy_halfwidth": "ours: the range of w drawn around w0",
+        "weight_var": "ours: the variances of the chapter's network (the lazy-training study)",
+        "bias_var": "ours: the variances of the chapter's network (the lazy-training study)",
+    }
 
     def __post_init__(self) -> None:
         if min(self.alphas) <= 0 or sum(a >= 1 for a in self.alphas) < 2 or min(self.toy_alphas) <= 0:
@@ -195,9 +213,10 @@ def numbers(result: Result) -> dict[str, str]:
     distance from w0 of the model's and the linearized minimizer; for the two-point network's
     smallest and largest alpha, the kernel's relative change and the gap to the fixed-kernel
     recursion; the gap to the ODE at the largest alpha; the fitted slope of the gap to the
-    recursion, the discretization gap and the step."""
+    recursion, the discretization gap and the step; the toy's x and target and the network's width."""
     config = result.config
-    values = {}
+    values = {"kernelregime-toy-x": f"{config.toy_x:g}", "kernelregime-toy-target": f"{config.toy_target:g}",
+              "kernelregime-pair-width": f"{config.width}"}
     for key, a in (("first", 0), ("last", -1)):
         values[f"kernelregime-toy-alpha-{key}"] = f"{config.toy_alphas[a]:g}"
         values[f"kernelregime-toy-move-{key}"] = f"{result.toy_minimum[a] - TOY_W0:.3f}"
