@@ -368,6 +368,8 @@ def test_experiment_numbers_against_the_result(tiny_result):
     assert numbers["attribution-best-count"] == str(TINY.checkpoint_counts[best])
     assert numbers["attribution-sign-last"] == f"{1 - result.sign_agreement[-1]:.0%}"
     assert numbers["attribution-n"] == "60" and numbers["attribution-k"] == "3" and numbers["attribution-scale"] == "quick"
+    assert numbers["attribution-epochs"] == "2" and numbers["attribution-batch"] == "20"
+    assert int(numbers["attribution-steps"]) == 2 * -(-60 // 20)  # epochs x batches per epoch
     assert numbers["attribution-parameters"] == f"{result.parameters:,}"
 
 
@@ -400,6 +402,18 @@ def test_benchmark_rows_and_numbers_read_the_file():
     assert numbers["attribution-scale-replay-hours32"] == f"{replay32['extrapolated']['one_output_hours_per_query']:.1f}"
     ram = max(bench["scale"][dtype]["extrapolated"]["ram_gigabytes"] for dtype in bench["scale"])
     assert numbers["attribution-scale-disk-ram"] == f"{ram:.1f}"
+    disk64 = bench["scale"]["float64"]
+    assert numbers["attribution-scale-parameters"] == f"{disk64['measured'][0]['parameters']:,}"
+    assert numbers["attribution-scale-target"] == f"{disk64['extrapolated']['target_steps']:,}"
+
+
+def test_benchmark_numbers_refuse_runs_of_different_models():
+    import copy
+
+    bench = copy.deepcopy(experiment.load_benchmark())
+    bench["replay"]["float32"]["measured"][-1]["parameters"] += 1
+    with pytest.raises(ValueError, match="parameters"):
+        experiment.benchmark_numbers(bench)
 
 
 def test_figures_and_tables(tiny_result):

@@ -4,6 +4,7 @@ the benchmarks (``python -m benchmarks.<name>`` writes benchmarks/results/<name>
     bench = performance.load_results("scale")
     performance.scale_table(bench)              # 1 and 2 workers, both splits, against in-process
     performance.projection_table(bench)         # 8, 64, 512 workers: every column labelled projected
+    performance.page_numbers(performance.load_results("kernels"), performance.load_results("gpu"))
 
 The results are committed in the repository, outside the package: `results_file` finds them from
 the package's location in a checkout (<repository>/src/pathkernel), whatever the working folder.
@@ -64,7 +65,8 @@ def run_line(bench: dict[str, Any]) -> str:
     commit = f", commit {bench['commit'][:10]}" if bench.get("commit") else ""
     workers = machine.get("worker_environment")
     environment = f"\nworkers' environment: {', '.join(f'{k}={v}' for k, v in workers.items())}" if workers else ""
-    return f"run of {bench['date']} on {machine['processor']}, {versions}{commit}. {machine.get('note', '')}".strip() + \
+    threads = f", {machine['threads']} threads" if "threads" in machine else ""
+    return f"run of {bench['date']} on {machine['processor']}{threads}, {versions}{commit}. {machine.get('note', '')}".strip() + \
         environment
 
 
@@ -113,3 +115,104 @@ def projection_table(bench: dict[str, Any]) -> pd.DataFrame:
              "client holds (GB, projected)": r["client_result_bytes"] / 1e9}
             for r in bench["projection"]["rows"] if r["projected"]]
     return pd.DataFrame(rows).set_index(["queries", "split", "workers"])
+
+
+def kernel_table(bench: dict[str, Any]) -> pd.DataFrame:
+    """Seconds per kernel K(x, x) (`benchmarks.kernels`): one row per (dtype, width, n), one column per route."""
+    return pd.DataFrame(bench["kernels"]).pivot_table(index=["dtype", "width", "n"], columns="route", values="seconds")
+
+
+def speedup_table(bench: dict[str, Any]) -> pd.DataFrame:
+    """pathkernel's rows of the kernel benchmark: speed-up over the Jacobian contraction, effective
+    GFLOP/s of the Gram products, their share of the measured matmul peak, and that peak."""
+    kernels = pd.DataFrame(bench["kernels"])
+    ours = kernels[kernels.route == "pathkernel (structured)"]
+    return ours[["dtype", "width", "n", "speedup_vs_contraction", "effective_gflops", "fraction_of_peak",
+                 "matmul_peak_gflops"]].reset_index(drop=True)
+
+
+def largest_difference(bench: dict[str, Any]) -> dict[str, float]:
+    """dtype -> the largest relative difference of any route's kernel from pathkernel's."""
+    kernels = pd.DataFrame(bench["kernels"])
+    return {dtype: float(group.max_rel_diff_vs_ours.max()) for dtype, group in kernels.groupby("dtype", sort=False)}
+
+
+def decomposition_table(bench: dict[str, Any]) -> pd.DataFrame:
+    """The Domingos decomposition benchmark: seconds per route and speed-up over the per-step full kernel."""
+    return pd.DataFrame(bench["decomposition"])[["route", "seconds", "speedup_vs_per_step_kernel"]]
+
+
+def decomposition_workload(bench: dict[str, Any]) -> dict[str, int]:
+    """steps, n (training points), m (queries) and width of the decomposition benchmark.
+
+    Raises:
+        ValueError: the routes ran different workloads (the values are named).
+    """
+    keys = ("steps", "n", "m", "width")
+    workloads = {tuple(row[key] for key in keys) for row in bench["decomposition"]}
+    if len(workloads) != 1:
+        raise ValueError(f"the decomposition routes ran different workloads {sorted(workloads)} of {keys}")
+    return dict(zip(keys, workloads.pop()))
+
+
+def snapshot_lines(bench: dict[str, Any]) -> str:
+    """The snapshot route's error against every step, and the memory benchmark's peak RSS."""
+    snapshot = next(row for row in bench["decomposition"] if "max_rel_error_vs_every_step" in row)
+    memory = bench["memory"]
+    return (f"{snapshot['route']}: largest relative error of the per-sample terms "
+            f"{snapshot['max_rel_error_vs_every_step']:.1e}\n"
+            f"memory: n1 = n2 = {memory['n1']}, width {memory['width']}, {memory['dtype']}: peak RSS "
+            f"{memory['peak_rss_gib']:.2f} GiB (the kernel itself {memory['kernel_gib']:.2f} GiB)\n"
+            f"{memory.get('note', '')}").strip()
+
+
+def gpu_line(gpu: dict[str, Any]) -> str:
+    """When and on which device ``benchmarks.gpu`` ran, and the device tests' summary on it."""
+    env = gpu["environment"]
+    return (f"run of {env['date'][:10]} on {env['cuda_device']} (capability {env['capability']}, driver "
+            f"{env['driver']}), torch {env['torch']}\ntests/test_devices.py on that GPU: {gpu['tests_rerun']['summary']}")
+
+
+def gpu_kernel_table(gpu: dict[str, Any]) -> pd.DataFrame:
+    """Seconds per kernel on the GPU and on the CPU: one row per (dtype, width, n, route), one column per device."""
+    return pd.DataFrame(gpu["kernels"]["rows"]).pivot_table(index=["dtype", "width", "n", "route"], columns="device",
+                                                            values="seconds")
+
+
+def gpu_attribution_table(gpu: dict[str, Any]) -> pd.DataFrame:
+    """The attribution chapter's CNN recorded and decomposed on each device: seconds and the checks."""
+    part = gpu["attribution"]
+    return pd.DataFrame([{"device": device, "record (s)": part[device]["record_seconds"],
+                          "decompose (s)": part[device]["decompose_seconds"],
+                          "additivity error": part[device]["additivity_error"],
+                          "max |residual|": part[device]["max_abs_residual"]} for device in ("cuda", "cpu")]
+                        ).set_index("device")
+
+
+def _bitwise(gpu: dict[str, Any], mode: str) -> str:
+    return "bitwise equal" if gpu["reproducibility"][mode]["all_bitwise_equal"] else "not bitwise equal"
+
+
+def reproducibility_lines(gpu: dict[str, Any]) -> str:
+    """CUDA against the CPU (per-sample contributions), and a run against its repeat in each mode."""
+    lines = [f"per-sample contributions, CUDA against CPU: largest relative difference "
+             f"{gpu['attribution']['cuda_vs_cpu']['per_sample_max_rel_diff']:.1e}"]
+    for mode in ("default", "deterministic"):
+        results = gpu["reproducibility"][mode]["results"]
+        gaps = {name: r["max_abs_diff"] for name, r in results.items() if not r["bitwise_equal"]}
+        detail = f" in {', '.join(gaps)} (largest gap {max(gaps.values()):.1e})" if gaps else ""
+        lines.append(f"a run and its repeat, {mode} settings: {_bitwise(gpu, mode)}{detail}")
+    return "\n".join(lines)
+
+
+def page_numbers(kernels: dict[str, Any], gpu: dict[str, Any]) -> dict[str, str]:
+    """The Performance page's prose numbers, by glue name: the decomposition benchmark's workload
+    (`decomposition_workload`), the GPU benchmark's wall time (s), whether a run and its repeat
+    were bitwise equal with default and deterministic settings, and the largest relative
+    difference of the per-sample contributions between CUDA and the CPU."""
+    workload = decomposition_workload(kernels)
+    return {**{f"performance-{key}": f"{value:,}" for key, value in workload.items()},
+            "performance-gpu-seconds": f"{gpu['total_seconds']:.0f}",
+            "performance-gpu-default": _bitwise(gpu, "default"),
+            "performance-gpu-deterministic": _bitwise(gpu, "deterministic"),
+            "performance-gpu-vs-cpu": f"{gpu['attribution']['cuda_vs_cpu']['per_sample_max_rel_diff']:.0e}"}

@@ -70,10 +70,19 @@ def scale_rows(bench: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def benchmark_numbers(bench: dict[str, Any]) -> dict[str, str]:
-    """The chapter's numbers from the benchmark, by glue name: replay's automatic checkpoint
-    interval, and per storage mode the float32 disk (GB) and one-logit time (hours per query) at
-    T = 10^4 and the largest RAM (GiB) over the dtypes."""
-    numbers = {"attribution-scale-every": str(bench["replay"]["float32"]["extrapolated"]["checkpoint_every"])}
+    """The chapter's numbers from the benchmark, by glue name: the CNN's parameter count and the
+    number of steps T extrapolated to (the same in every run, else ValueError naming the values),
+    replay's automatic checkpoint interval, and per storage mode the float32 disk (GB) and
+    one-logit time (hours per query) at T and the largest RAM (GiB) over the dtypes."""
+    parts = [part for _, key in STORAGES for part in bench[key].values()]
+    parameters = {run["parameters"] for part in parts for run in part["measured"]}
+    targets = {part["extrapolated"]["target_steps"] for part in parts}
+    if len(parameters) != 1 or len(targets) != 1:
+        raise ValueError(f"the benchmark's runs disagree: parameters {sorted(parameters)}, "
+                         f"extrapolated steps {sorted(targets)}")
+    numbers = {"attribution-scale-parameters": f"{parameters.pop():,}",
+               "attribution-scale-target": f"{targets.pop():,}",
+               "attribution-scale-every": str(bench["replay"]["float32"]["extrapolated"]["checkpoint_every"])}
     for storage, key in STORAGES:
         float32 = bench[key]["float32"]["extrapolated"]
         numbers[f"attribution-scale-{storage}-disk32"] = f"{float32['disk_gigabytes']:.1f}"
