@@ -27,11 +27,13 @@ Models in training mode with dropout or batch normalization are refused (call
 float32 then.
 
 Modules: `tangent` (the public functions and the choice of route), `generic`, `structured`,
-`checks` (argument checks).
+`checks` (argument checks), `operator` (a kernel's integral operator on a sample: its
+spectrum and the energy a kernel expansion cannot reach).
 """
 
 from pathkernel.kernels import structured
 from pathkernel.kernels.checks import check_normalizable, check_params
+from pathkernel.kernels.operator import Spectrum, integral_operator, unreachable_energy
 from pathkernel.kernels.generic import generic_kernel, jacobian, jacobian_chunks, rows_per_chunk
 from pathkernel.kernels.tangent import (
     DEFAULT_MAX_MEMORY,
@@ -45,10 +47,12 @@ from pathkernel.kernels.tangent import (
 __all__ = [
     "DEFAULT_MAX_MEMORY",
     "METHODS",
+    "Spectrum",
     "chain_for",
     "check_normalizable",
     "check_params",
     "generic_kernel",
+    "integral_operator",
     "jacobian",
     "jacobian_chunks",
     "rows_per_chunk",
@@ -56,4 +60,5 @@ __all__ = [
     "tangent_features",
     "tangent_kernel",
     "trainable_features",
+    "unreachable_energy",
 ]
