@@ -2,6 +2,7 @@
 tested in test_experiments.py), the chapter's numbers, the old module names, the residual table."""
 
 import copy
+import dataclasses
 import math
 import re
 from pathlib import Path
@@ -60,6 +61,36 @@ def test_numbers_are_read_from_the_result_and_the_preset(result):
     paper = theorem.Config.paper()
     assert (numbers["discrete-paper-n"], numbers["discrete-paper-width"], numbers["discrete-paper-lrs"]) == (
         paper.n, paper.width, len(paper.lrs))
+    assert (numbers["discrete-depth"], numbers["discrete-query-radius"]) == (TINY.depth, "1.5")
+    assert numbers["discrete-remainder-largest"] == f"{result.residual[0] / result.prediction_max[0]:.1f}"
+
+
+@pytest.mark.parametrize("config", [TINY, dataclasses.replace(TINY, lrs=(1.5, 0.2, 0.1), time=6.0)])
+def test_loss_rises_against_a_loop_over_the_retrained_paths(config, result):
+    result = result if config is TINY else theorem.run(config, seed=0)
+    x, y = pk.data.ball_sphere(config.n, seed=0)
+    rises = []
+    for lr in config.lrs:
+        path = pk.train(pk.MLP(2, config.width, config.depth, seed=0, dtype=torch.float64), x, y, lr=lr,
+                        steps=round(config.time / lr))
+        losses = [loss_value(model_at(path, k), x, y) for k in range(path.steps + 1)]
+        rises.append(sum(losses[k + 1] > losses[k] for k in range(path.steps - 1)) / (path.steps - 1))
+    np.testing.assert_array_equal(result.loss_rises, rises)
+    numbers = theorem.numbers(result)
+    assert numbers["discrete-rises-largest"] == f"{rises[0]:.1%}"  # lrs[0] is the largest
+    never = [lr for lr, r in zip(config.lrs, rises) if r == 0]
+    assert numbers["discrete-monotone-max"] == (f"{max(never):g}" if never else "none")
+
+
+def model_at(path, k):
+    model = copy.deepcopy(path.model)
+    torch.nn.utils.vector_to_parameters(path.params[k], model.parameters())
+    return model
+
+
+def loss_value(model, x, y):
+    with torch.no_grad():
+        return (0.5 * (model(x)[:, 0] - y) ** 2).mean().item()
 
 
 def test_the_run_records_the_quadrature_and_the_segment_kernel(result):
@@ -126,6 +157,9 @@ def test_every_glued_name_of_the_chapter_comes_from_a_numbers_function(result):
     vresult = vector_outputs.run(vector_outputs.Config(scale="quick", n=15, width=8, time=1.0, lrs=(0.2, 0.1),
                                                         n_query=8, grid=12), seed=0)
     names = set(theorem.numbers(result)) | set(vector_outputs.numbers(vresult))
+    vnumbers = vector_outputs.numbers(vresult)
+    assert vnumbers["discrete-vector-radii"] == "0.3, 0.65 and 1" and vnumbers["discrete-vector-depth"] == 3
+    assert float(vnumbers["discrete-vector-query-radius"]) == vresult.config.query_radius
     assert set(re.findall(r"\{glue:text\}`([\w-]+)`", chapter)) == names
     assert not set(theorem.numbers(result)) & set(vector_outputs.numbers(vresult))
     assert "book.glue_numbers(theorem, vector_outputs)" in chapter and "glue(" not in chapter

@@ -166,6 +166,24 @@ def test_readings_of_the_contributions_against_loops(tiny):
     assert gf.cancellation(result) == pytest.approx(min(ratios), rel=1e-9) and gf.cancellation(result) >= 1
 
 
+def test_rate_at_the_start_against_autograd(tiny):
+    """Step 3 of the proof at t = 0: d f(w(t), x) / dt = <grad f(w_0, x), -grad L(w_0)>, by plain autograd."""
+    result = tiny
+    x, y = pk.data.ball_sphere(TINY.n, seed=0)
+    model = pk.MLP(2, TINY.width, TINY.depth, seed=0, dtype=torch.float64)
+    loss = 0.5 * ((model(x)[:, 0] - y) ** 2).mean()
+    velocity = [-g for g in torch.autograd.grad(loss, list(model.parameters()))]
+    expected = []
+    for q in torch.tensor(TINY.queries, dtype=torch.float64):
+        gradient = torch.autograd.grad(model(q[None])[0, 0], list(model.parameters()))
+        expected.append(sum((g * v).sum() for g, v in zip(gradient, velocity)).item())
+    expected = np.asarray(expected)
+    np.testing.assert_allclose(result.rate_kernel, expected, rtol=1e-10, atol=1e-14)
+    error = np.abs(result.rate_difference - expected).max() / np.abs(expected).max()
+    assert 0 < error < 10 * TINY.rate_step  # a forward difference: O(h), not exact
+    assert gf.numbers(result)["gradientflow-rate-gap"] == f"{error:.0e}"
+
+
 def test_numbers_cover_the_chapter(tiny):
     result = tiny
     numbers = gf.numbers(result)
@@ -174,6 +192,7 @@ def test_numbers_cover_the_chapter(tiny):
     assert "glue(" not in chapter and "remove-output" not in chapter
     assert numbers["gradientflow-scale"] == "quick" and numbers["gradientflow-contribution-lr"] == "0.05"
     assert numbers["gradientflow-evaluations"] == str(result.flow_evaluations)
+    assert numbers["gradientflow-depth"] == str(TINY.depth)
     assert float(numbers["gradientflow-slope"]) == round(result.slope, 2)
     assert float(numbers["gradientflow-gap-min"]) == float(f"{min(result.gap):.1e}")
     assert float(numbers["gradientflow-weight-spread"].rstrip("%")) == pytest.approx(100 * gf.weight_spread(result), abs=0.5)

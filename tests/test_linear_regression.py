@@ -90,6 +90,12 @@ def test_numbers_are_read_from_the_result_and_the_preset():
                  for q in range(TINY.n_query) for i in range(TINY.n)
                  if abs(result.path_kernel[q, i]) > 1e-3 * largest)
     assert lin.weight_spread(result) == spread < 1e-9
+    # the glued fit bound is the one the slope was fitted on: refitting over the lrs up to it gives mlp_slope
+    fitted = result.lrs <= float(numbers["linear-fit-max-lr"])
+    assert fitted.sum() >= 2
+    slope = np.polyfit(np.log(result.lrs[fitted]), np.log(result.residual_mlp[fitted]), 1)[0]
+    assert slope == pytest.approx(result.mlp_slope, rel=1e-12)
+    assert numbers["linear-depth"] == result.config.depth == TINY.depth
     paper = lin.Config.paper()
     assert (numbers["linear-paper-n"], numbers["linear-paper-lrs"]) == (paper.n, len(paper.lrs))
     assert float(numbers["linear-paper-lr-min"]) == min(paper.lrs) and float(numbers["linear-paper-lr-max"]) == max(paper.lrs)

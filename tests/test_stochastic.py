@@ -219,6 +219,8 @@ def test_residual_numbers(tiny):
     numbers = residual.numbers(result.residual_study)
     assert numbers["stochastic-scale"] == "quick" and numbers["stochastic-fit-max"] == "0.1"
     assert numbers["stochastic-memory"] == "10"
+    assert numbers["stochastic-depth"] == str(config.depth)
+    assert float(numbers["stochastic-query-radius"]) == config.query_radius
     for a, name in enumerate(stochastic.OPTIMIZERS):
         assert float(numbers[f"stochastic-slope-{name}"]) == round(float(result.slopes[a]), 2)
         assert float(numbers[f"stochastic-local-{name}"]) == round(float(result.local_slopes[a]), 2)
@@ -251,6 +253,12 @@ def test_expectation_numbers_against_loops(tiny):
         assert correlation[j] == pytest.approx(expected, rel=1e-12)
     assert numbers["stochastic-seeds"] == "8" and numbers["stochastic-paper-seeds"] == str(expectation.Config.paper().seeds)
     assert float(numbers["stochastic-expected-gd-corr"]) == round(float(correlation.min()), 4)
+    # the largest block of the Monte Carlo fit: the largest power of two up to S / 4, and the slope is fitted up to it
+    block = int(numbers["stochastic-block-max"])
+    assert block == max(study.seed_counts) and block & (block - 1) == 0 and 4 * block <= S < 8 * block
+    fitted = study.seed_counts <= block
+    slope = np.polyfit(np.log(study.seed_counts[fitted]), np.log(study.mc_error[fitted]), 1)[0]
+    assert float(numbers["stochastic-mc-slope"]) == round(float(slope), 2)
 
 
 def test_per_sample_numbers(tiny):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -42,7 +43,25 @@ class Config(Presets):
     contribution_lr, queries: the path (one of `lrs`) whose per-sample contributions are shown, and where.
     rtol, atol: tolerances of the reference flow solver.
     time_pieces, time_nodes: composite Gauss-Legendre rule for the time integrals of Theorem 1.
-    n_times: number of times 0..t at which the distance to the flow is recorded."""
+    n_times: number of times 0..t at which the distance to the flow is recorded.
+    rate_step: time h of the forward difference (f(w(h), x) - f(w_0, x)) / h checked against the rate at t = 0."""
+
+    sources: ClassVar[dict[str, str]] = {
+        "n": "ours: the number of points of Courtois et al. §5.1 is lost in our copy",
+        "width": "ours: the width of Courtois et al. §5.1 is lost in our copy",
+        "time": "ours: one training time t = lr x steps for every lr, long enough to move the network",
+        "lrs": "ours: halvings from 0.1, to measure the order of the distance to the flow in lr",
+        "n_query": "ours: query points spread over the disk of query_radius",
+        "contribution_lr": "ours: one of the smaller lrs, whose contributions are close to the flow's",
+        "depth": "Courtois et al. §5.1: 'We used the 3-layers neural network'",
+        "activation": "Courtois et al. §5.1: 'The GELU function ... is applied component-wise'",
+        "query_radius": "ours: a disk holding the data (radius 1) and points outside it",
+        "queries": "ours: the centre of the ball, a point of the sphere and a point outside the data",
+        **dict.fromkeys(("rtol", "atol"), "ours: the reference solver's tolerances, far below the distance to GD"),
+        **dict.fromkeys(("time_pieces", "time_nodes"), "ours: the composite Gauss-Legendre rule in time"),
+        "n_times": "ours: times at which the distance to the flow is drawn",
+        "rate_step": "ours: the step of the forward difference checking the rate at t = 0",
+    }
 
     scale: str
     n: int
@@ -60,6 +79,7 @@ class Config(Presets):
     time_pieces: int = 32
     time_nodes: int = 5
     n_times: int = 81
+    rate_step: float = 1e-5
 
     def __post_init__(self) -> None:
         if len(self.lrs) < 2 or any(lr <= 0 for lr in self.lrs):
@@ -191,7 +211,9 @@ class Result:
     Contributions at `queries` (m, 2), exact mode, on the gradient-descent path of lr = config.contribution_lr:
     per_sample, path_kernel, weights (m, n); prediction, initial (m,); sum_error: max |sum_i per_sample -
     (prediction - initial)|. On the flow: per_sample_flow, path_kernel_flow, weights_flow (m, n), prediction_flow
-    (m,), flow_final_loss (its training loss at t) and flow_evaluations (the solver's gradient evaluations)."""
+    (m,), flow_final_loss (its training loss at t) and flow_evaluations (the solver's gradient evaluations).
+    At `queries` and t = 0 (the rate of Theorem 1): rate_difference (m,) the forward difference
+    (f(w(h), x) - f(w_0, x)) / h on the flow solved to h = rate_step, rate_kernel (m,) -sum_i l'_i K_{w_0}(x, x_i)."""
 
     config: Config
     lrs: np.ndarray
@@ -220,6 +242,8 @@ class Result:
     path_kernel_flow: np.ndarray
     weights_flow: np.ndarray
     prediction_flow: np.ndarray
+    rate_difference: np.ndarray
+    rate_kernel: np.ndarray
 
 
 def weight_spread(result: Result) -> float:
@@ -237,9 +261,17 @@ def cancellation(result: Result) -> float:
     return float((np.abs(result.per_sample).sum(1) / np.abs(result.per_sample.sum(1))).min())
 
 
+def rate_gap(result: Result) -> float:
+    """max_x |forward difference - kernel rate| / max_x |kernel rate| at t = 0 over `queries`."""
+    return float(np.abs(result.rate_difference - result.rate_kernel).max() / np.abs(result.rate_kernel).max())
+
+
 def numbers(result: Result) -> dict[str, str]:
-    """The chapter's numbers by glue name: the distances to the flow, Theorem 1 on it, the contributions."""
+    """The chapter's numbers by glue name: the depth, the rate check at t = 0, the distances to the flow,
+    Theorem 1 on it, the contributions."""
     return {"gradientflow-scale": result.config.scale,
+            "gradientflow-depth": f"{result.config.depth}",
+            "gradientflow-rate-gap": f"{rate_gap(result):.0e}",
             "gradientflow-slope": f"{result.slope:.2f}",
             "gradientflow-gap-min": f"{result.gap.min():.1e}",
             "gradientflow-flow-residual": f"{result.flow_residual:.0e}",
@@ -281,6 +313,10 @@ def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") ->
         contribution = path if lr == config.contribution_lr else contribution
     slope, intercept = np.polyfit(np.log(config.lrs), np.log(gap), 1)
     queries = torch.tensor(config.queries, dtype=torch.float64, device=device)
+    lprime = loss_derivative("mse", f(flow.w0, x), prepare_targets("mse", y, config.n, 1, torch.float64))[:, 0]
+    rate_kernel = -(tangent_kernel(model, queries, x) * lprime).sum(1)
+    start = gradient_flow(model, x, y, config.rate_step)
+    rate_difference = (f(start.w_end, queries) - f(flow.w0, queries))[:, 0] / config.rate_step
     dec = domingos(contribution, queries, exact=True, per_sample=True)
     path_kernel_flow, weighted_flow = flow_per_sample(model, x, y, flow, queries, pieces=config.time_pieces,
                                                       nodes=config.time_nodes)
@@ -296,4 +332,5 @@ def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") ->
         sum_error=(dec.per_sample.sum(1) - (dec.prediction - dec.initial)).abs().max().item(),
         per_sample_flow=(-weighted_flow).cpu().numpy(), path_kernel_flow=path_kernel_flow.cpu().numpy(),
         weights_flow=weights_flow.cpu().numpy(), prediction_flow=f(flow.w_end, queries)[:, 0].detach().cpu().numpy(),
+        rate_difference=rate_difference.detach().cpu().numpy(), rate_kernel=rate_kernel.detach().cpu().numpy(),
     )

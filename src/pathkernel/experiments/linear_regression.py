@@ -16,6 +16,7 @@ Its tangent features (x, 1) do not depend on w, so
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -42,6 +43,20 @@ def regression_data(n: int, d: int, *, noise: float = 0.1, seed: int = 0) -> tup
 @dataclass(frozen=True)
 class Config(Presets):
     """Sizes (the paper states the linear case without an experiment: ours are here)."""
+
+    sources: ClassVar[dict[str, str]] = {
+        "n": "ours: Courtois et al. §4.1 state the linear case without an experiment; 200 points",
+        "d": "ours: a small input dimension, so that n points determine the regression well",
+        "time": "ours: one training time t = lr x steps for every learning rate, so the remainders compare the same point of training",
+        "lrs": "ours: halvings of the learning rate, to measure the order of the MLP's remainder in lr",
+        "n_query": "ours: query points of the largest remainder and of the kernels",
+        "width": "ours: the width of the comparison MLP (the width of Courtois et al. §5.1 is lost in our copy)",
+        "kernel_lr": "ours: the path whose kernels are drawn, one of lrs",
+        "fit_max_lr": "ours: the MLP's slope is fitted on the smaller learning rates only, where a first-order expansion is expected",
+        "depth": "Courtois et al. §5.1: 'We used the 3-layers neural network' (here the comparison MLP)",
+        "activation": "Courtois et al. §5.1: 'The GELU function ... is applied component-wise'",
+        "query_scale": "ours: queries drawn from N(0, query_scale^2 I), wider than the training inputs N(0, I)",
+    }
 
     scale: str
     n: int
@@ -127,11 +142,14 @@ def weight_spread(result: Result) -> float:
 
 
 def numbers(result: Result) -> dict[str, str | int]:
-    """The chapter's numbers, by glue name: the scale, the remainders (largest linear, smallest
-    MLP), the fitted order, the most steps, the weights' spread, and the paper preset's sizes."""
+    """The chapter's numbers, by glue name: the scale and the MLP's depth, the remainders (largest
+    linear, smallest MLP), the fitted order and the largest lr it is fitted on, the most steps, the
+    weights' spread, and the paper preset's sizes."""
     paper = Config.paper()
     return {
         "linear-scale": result.config.scale,
+        "linear-depth": result.config.depth,
+        "linear-fit-max-lr": f"{result.config.fit_max_lr:g}",
         "linear-max": f"{result.residual_linear.max():.1e}",
         "linear-mlp-min": f"{result.residual_mlp.min():.1e}",
         "linear-slope": f"{result.mlp_slope:.2f}",

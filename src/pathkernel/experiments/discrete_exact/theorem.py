@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -28,6 +29,19 @@ from pathkernel.validation import integer
 @dataclass(frozen=True)
 class Config(Presets):
     """Sizes of the experiment (the paper gives none for this check: ours are stated here)."""
+
+    sources: ClassVar[dict[str, str]] = {
+        "n": "ours: the number of points of Courtois et al. §5.1 is lost in our copy",
+        "width": "ours: the width of Courtois et al. §5.1 is lost in our copy",
+        "time": "ours: one training time t = lr x steps for every learning rate, so the paths approach one flow",
+        "lrs": "ours: halvings of the learning rate, from large steps to small ones, to measure the order of the remainder",
+        "n_query": "ours: query points spread over the disk of query_radius",
+        "depth": "Courtois et al. §5.1: 'We used the 3-layers neural network'",
+        "activation": "Courtois et al. §5.1: 'The GELU function ... is applied component-wise'",
+        "fit_max_lr": "ours: the slope is fitted on the smaller learning rates, where a first-order remainder is expected",
+        "query_radius": "ours: a disk holding the data (radius 1) and points outside it",
+        "nodes": "ours: Gauss-Legendre nodes per piece of the exact form's quadrature (refined where a step needs it)",
+    }
 
     scale: str
     n: int
@@ -67,7 +81,8 @@ class Result:
     the training inputs: asymmetry = ||Kbar_k - Kbar_k^T||_F / ||Kbar_k||_F, and the
     smallest eigenvalue, divided by the largest, of the symmetric part (Kbar_k + Kbar_k^T) / 2
     (segment_eigenvalue) and of the tangent kernel K_{w_k} (tangent_eigenvalue: positive
-    semi-definite, so its value is round-off).
+    semi-definite, so its value is round-off). loss_rises: fraction of the steps k < T - 1
+    with L(w_{k+1}) > L(w_k) (the path records L(w_0..w_{T-1}); 0 when the loss never rises).
     """
 
     config: Config
@@ -85,6 +100,7 @@ class Result:
     asymmetry: np.ndarray
     segment_eigenvalue: np.ndarray
     tangent_eigenvalue: np.ndarray
+    loss_rises: np.ndarray
 
 
 def query_points(n: int, radius: float, seed: int) -> torch.Tensor:
@@ -130,13 +146,21 @@ def numbers(result: Result) -> dict[str, str | int]:
     at the fitted lrs, that fraction at the largest lr, the most pieces at any lr), the
     segment kernel's relative asymmetry at the smallest and the largest lr, the most negative
     relative eigenvalue of its symmetric part over the lrs and, at that lr, that of the tangent
-    kernel (round-off), and the paper preset's sizes."""
+    kernel (round-off), and the paper preset's sizes. Above the fit: the largest lr at which the loss
+    never rose, the fraction of rising steps and the remainder relative to the largest prediction at the
+    largest lr; and the depth and the query radius of the configuration."""
     paper = Config.paper()
     fitted = result.lrs <= result.config.fit_max_lr
     largest = int(np.argmax(result.lrs))
     negative = int(np.argmin(result.segment_eigenvalue))
+    monotone = result.lrs[result.loss_rises == 0]
     return {
         "discrete-scale": result.config.scale,
+        "discrete-depth": result.config.depth,
+        "discrete-query-radius": f"{result.config.query_radius:g}",
+        "discrete-monotone-max": f"{monotone.max():g}" if monotone.size else "none",
+        "discrete-rises-largest": f"{result.loss_rises[largest]:.1%}",
+        "discrete-remainder-largest": f"{result.residual[largest] / result.prediction_max[largest]:.1f}",
         "discrete-slope": f"{result.slope:.2f}",
         "discrete-fit-max": f"{result.config.fit_max_lr:g}",
         "discrete-exact-max": f"{result.residual_exact.max():.1e}",
@@ -161,13 +185,14 @@ def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") ->
     device = check_device(device)
     x, y = (t.to(device) for t in ball_sphere(config.n, seed=seed))
     xq = query_points(config.n_query, config.query_radius, seed + 1).to(device)
-    steps, losses, plain, exact, scale, refined, pieces, kernels = [], [], [], [], [], [], [], []
+    steps, losses, rises, plain, exact, scale, refined, pieces, kernels = [], [], [], [], [], [], [], [], []
     for lr in config.lrs:
         model = MLP(2, config.width, config.depth, activation=config.activation, seed=seed,
                     dtype=torch.float64).to(device)
         path = train(model, x, y, lr=lr, steps=max(1, round(config.time / lr)))
         steps.append(path.steps)
         losses.append(path.losses[-1].item())
+        rises.append((path.losses[1:] > path.losses[:-1]).double().mean().item() if path.steps > 1 else 0.0)
         dec = domingos(path, xq)
         plain.append(dec.residual.abs().max().item())
         scale.append(dec.prediction.abs().max().item())
@@ -189,4 +214,4 @@ def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") ->
                   prediction_max=np.asarray(scale), slope=float(slope),
                   intercept=float(intercept), refined=np.asarray(refined), pieces=np.asarray(pieces),
                   longest_step=longest_step, asymmetry=asymmetry, segment_eigenvalue=segment_eigenvalue,
-                  tangent_eigenvalue=tangent_eigenvalue)
+                  tangent_eigenvalue=tangent_eigenvalue, loss_rises=np.asarray(rises))

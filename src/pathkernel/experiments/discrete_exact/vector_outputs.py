@@ -11,6 +11,7 @@ without the exact segment-averaged kernel.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -30,6 +31,22 @@ class Config(Presets):
     radii: the rings, one class each (c = len(radii) outputs). grid: points per side of the
     square [-extent, extent]^2 on which the decision regions are drawn.
     """
+
+    sources: ClassVar[dict[str, str]] = {
+        "n": "ours: Courtois et al. §3.2 state Theorem 3 without an experiment",
+        "width": "ours: Courtois et al. §3.2 state Theorem 3 without an experiment",
+        "time": "ours: one training time t = lr x steps for every learning rate, so the paths approach one flow",
+        "lrs": "ours: halvings of the learning rate, to measure the order of the remainder per output",
+        "n_query": "ours: query points spread over the disk of query_radius",
+        "depth": "Courtois et al. §5.1: 'We used the 3-layers neural network' (here with one logit per class)",
+        "activation": "Courtois et al. §5.1: 'The GELU function ... is applied component-wise'",
+        "radii": "ours: concentric rings, one class each, a task with c = 3 outputs",
+        "loss": "ours: the cross-entropy of a c-class classifier on its logits",
+        "query_radius": "ours: a disk holding the rings and points outside them",
+        "nodes": "ours: Gauss-Legendre nodes per piece of the exact form's quadrature (refined where a step needs it)",
+        "grid": "ours: points per side of the grid of the decision regions",
+        "extent": "ours: the square of the decision regions holds the query disk",
+    }
 
     scale: str
     n: int
@@ -99,10 +116,15 @@ def targets(y: torch.Tensor, classes: int, loss: str) -> torch.Tensor:
 
 def numbers(result: Result) -> dict[str, str | int]:
     """The chapter's numbers for Theorem 3, by glue name: the scale, the fitted slope of each output,
-    the largest exact-form remainder, and the paper preset's sizes."""
-    paper = Config.paper()
+    the largest exact-form remainder, the configuration's depth, ring radii and query radius, and the
+    paper preset's sizes."""
+    paper, config = Config.paper(), result.config
     return {
-        "discrete-vector-scale": result.config.scale,
+        "discrete-vector-scale": config.scale,
+        "discrete-vector-depth": config.depth,
+        "discrete-vector-radii": " and ".join(filter(None, [", ".join(f"{r:g}" for r in config.radii[:-1]),
+                                                            f"{config.radii[-1]:g}"])),
+        "discrete-vector-query-radius": f"{config.query_radius:g}",
         "discrete-vector-slopes": ", ".join(f"{s:.2f}" for s in result.slopes),
         "discrete-vector-exact-max": f"{result.residual_exact.max():.0e}",
         "discrete-vector-paper-n": paper.n,

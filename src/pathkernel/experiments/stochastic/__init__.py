@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -42,6 +42,9 @@ __all__ = ["Config", "OPTIMIZERS", "Result", "STUDIES", "block_mean_error", "blo
 class Config(residual.Config, expectation.Config, per_sample.Config):
     """The settings of the three studies together (the old `stochastic.Config`): every field of
     `residual.Config`, `expectation.Config` and `per_sample.Config`, each checked as there."""
+
+    sources: ClassVar[dict[str, str]] = {**residual.Config.sources, **expectation.Config.sources,
+                                         **per_sample.Config.sources}
 
     @classmethod
     def combine(cls, *configs: Any) -> "Config":

@@ -11,6 +11,7 @@ gives comparable paths. `Network` and `Optimizers` are the settings the studies'
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -22,12 +23,27 @@ from pathkernel.training import TrainingPath, train
 from pathkernel.validation import integer
 
 OPTIMIZERS = ("gd", "sgd", "momentum", "adam")
+#: where the paper() values of the query fields, shared by the studies, come from (`Presets.sources`)
+QUERY_SOURCES = {
+    "n_query": "ours: query points spread over the disk of query_radius",
+    "query_radius": "ours: a disk holding the data (radius 1) and points outside it",
+    "queries": "ours: the centre of the ball, a point of the sphere and a point outside the data",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
 class Network(Presets):
     """The task and the network: n training points (mini-batches of batch_size), a GELU MLP of
     `width` and `depth`; nodes: Gauss-Legendre nodes of the exact decompositions."""
+
+    sources: ClassVar[dict[str, str]] = {
+        "n": "ours: Guo et al. give no sizes for these checks (our copy holds their abstract and captions)",
+        "width": "ours: Guo et al. give no width for these checks; that of Courtois et al. §5.1 is lost in our copy",
+        "batch_size": "ours: ten mini-batches per epoch at the paper preset's n",
+        "depth": "Courtois et al. §5.1: 'We used the 3-layers neural network'",
+        "activation": "Courtois et al. §5.1: 'The GELU function ... is applied component-wise'",
+        "nodes": "ours: Gauss-Legendre nodes per piece of the exact form's quadrature (refined where a step needs it)",
+    }
 
     scale: str
     n: int
@@ -47,6 +63,14 @@ class Optimizers(Network):
     """The optimizers' settings: heavy-ball `momentum`, Adam's `betas` and `eps`; the learning rate of
     "momentum" is (1 - momentum) x base lr (its effective step lr / (1 - momentum) is the base), that
     of "adam" adam_scale x base lr."""
+
+    sources: ClassVar[dict[str, str]] = {
+        **Network.sources,
+        "momentum": "ours: the usual heavy-ball value (Guo et al.'s SGDM theorem gives none in our copy)",
+        "betas": "ours: torch.optim.Adam's defaults",
+        "eps": "ours: torch.optim.Adam's default",
+        "adam_scale": "ours: Adam moves every coordinate by about lr per step, so its rate is a fraction of the base rate",
+    }
 
     momentum: float = 0.9
     betas: tuple[float, float] = (0.9, 0.999)

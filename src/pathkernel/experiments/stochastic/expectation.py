@@ -9,13 +9,14 @@ expected path kernel and contributions (the expected kernel machine) against ful
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from pathkernel.decomposition import domingos
 from pathkernel.experiments.discrete_exact.theorem import query_points
-from pathkernel.experiments.stochastic._common import Network, fit_order, task, train_path
+from pathkernel.experiments.stochastic._common import QUERY_SOURCES, Network, fit_order, task, train_path
 from pathkernel.functional import progress
 from pathkernel.validation import integer
 
@@ -27,6 +28,13 @@ class Config(Network):
     seeds: mini-batch orders of SGD at `expectation_lr` for `expectation_steps` steps; n_query points
     uniform in the disk of query_radius; queries: the points of the expected contributions.
     """
+
+    sources: ClassVar[dict[str, str]] = {
+        **Network.sources, **QUERY_SOURCES,
+        "seeds": "ours: mini-batch orders averaged; more shrink the Monte Carlo error of the mean like seeds^(-1/2)",
+        "expectation_lr": "ours: the learning rate of every SGD run",
+        "expectation_steps": "ours: the SGD steps of every seed",
+    }
 
     seeds: int
     expectation_lr: float
@@ -135,7 +143,7 @@ def expected_gd_correlation(result: Result) -> np.ndarray:
 
 def numbers(result: Result) -> dict[str, str]:
     """The chapter's numbers from this study, by glue name: the seeds (of this run and of the paper
-    preset), the Monte Carlo slope, the gaps of the mean prediction (`mean_gaps`), the spread of the
+    preset), the Monte Carlo slope and the largest block of seeds it is fitted on, the gaps of the mean prediction (`mean_gaps`), the spread of the
     seeds and the standard error of their mean, the expected kernel machine's gap to the mean
     prediction, and the smallest correlation of the expected contributions with GD's."""
     gaps, spread = mean_gaps(result), seed_spread(result)
@@ -143,6 +151,7 @@ def numbers(result: Result) -> dict[str, str]:
         "stochastic-seeds": f"{result.config.seeds}",
         "stochastic-paper-seeds": f"{Config.paper().seeds}",
         "stochastic-mc-slope": f"{result.mc_slope:.2f}",
+        "stochastic-block-max": f"{result.seed_counts.max()}",
         "stochastic-mean-exact-gap": f"{gaps['exact']:.0e}",
         "stochastic-mean-plain-gap": f"{gaps['plain']:.1e}",
         "stochastic-sgd-gd-gap": f"{gaps['gd']:.3f}",

@@ -10,13 +10,15 @@ and within each class), and the special cases that recover gradient descent and 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 from scipy.stats import rankdata
 
 from pathkernel.decomposition import Decomposition, domingos
-from pathkernel.experiments.stochastic._common import OPTIMIZERS, Optimizers, learning_rate, task, train_path
+from pathkernel.experiments.stochastic._common import (OPTIMIZERS, QUERY_SOURCES, Optimizers, learning_rate, task,
+                                                       train_path)
 from pathkernel.training import TrainingPath
 from pathkernel.validation import integer
 
@@ -27,6 +29,12 @@ class Config(Optimizers):
 
     compare_lr, compare_steps: base learning rate and steps of every optimizer; queries: the query points.
     """
+
+    sources: ClassVar[dict[str, str]] = {
+        **Optimizers.sources, "queries": QUERY_SOURCES["queries"],
+        "compare_lr": "ours: the base rate of the four optimizers compared",
+        "compare_steps": "ours: the steps of every optimizer (the chapter's table shows their final losses)",
+    }
 
     compare_lr: float
     compare_steps: int

@@ -9,13 +9,15 @@ points in a disk: the largest |remainder| of the first-order theorem and of the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from pathkernel.decomposition import domingos
 from pathkernel.experiments.discrete_exact.theorem import query_points
-from pathkernel.experiments.stochastic._common import OPTIMIZERS, Optimizers, fit_order, learning_rate, task, train_path
+from pathkernel.experiments.stochastic._common import (OPTIMIZERS, QUERY_SOURCES, Optimizers, fit_order, learning_rate,
+                                                       task, train_path)
 from pathkernel.validation import integer
 
 
@@ -26,6 +28,13 @@ class Config(Optimizers):
     base_lrs: base learning rates, each run for round(time / base_lr) steps; the order of the
     remainder is fitted on base_lrs <= fit_max_lr. n_query points uniform in the disk of query_radius.
     """
+
+    sources: ClassVar[dict[str, str]] = {
+        **Optimizers.sources, "n_query": QUERY_SOURCES["n_query"], "query_radius": QUERY_SOURCES["query_radius"],
+        "time": "ours: one training time (base lr x steps) for every base rate, so the remainders compare the same time",
+        "base_lrs": "ours: halvings of the base rate, to measure the order of the remainder",
+        "fit_max_lr": "ours: the slope is fitted on the smaller base rates, where a first-order remainder is expected",
+    }
 
     time: float
     base_lrs: tuple[float, ...]
@@ -78,10 +87,13 @@ class Result:
 def numbers(result: Result) -> dict[str, str]:
     """The chapter's numbers from this study, by glue name: the scale (of every figure of the chapter),
     the fitted slopes (on the base rates up to fit_max_lr, and between the two smallest), the largest
-    exact-form remainder, the momentum's memory 1 / (1 - momentum), and the paper preset's sizes."""
+    exact-form remainder, the momentum's memory 1 / (1 - momentum), the network's depth, the query
+    disk's radius, and the paper preset's sizes."""
     config, paper = result.config, Config.paper()
     values = {
         "stochastic-scale": config.scale,
+        "stochastic-depth": f"{config.depth}",
+        "stochastic-query-radius": f"{config.query_radius:g}",
         "stochastic-fit-max": f"{config.fit_max_lr:g}",
         "stochastic-exact-max": f"{result.residual_exact.max():.0e}",
         "stochastic-memory": f"{1 / (1 - config.momentum):.0f}",
