@@ -28,6 +28,7 @@ import torch
 from scipy import ndimage
 from torch import nn
 
+from pathkernel.determinism import TRAINING_THREADS, fixed_threads
 from pathkernel.functional import progress
 from pathkernel.validation import integer
 
@@ -132,6 +133,7 @@ def train_segmentation(
     checkpoint: str | Path | None = None,
     show_progress: bool | None = None,
     device: str | torch.device = "cpu",
+    threads: int = TRAINING_THREADS,
 ) -> History:
     """Train `model` (in place) to map images to targets, both (n, c, H, W) in [0, 1].
 
@@ -141,11 +143,15 @@ def train_segmentation(
     uninterrupted run. `device` (e.g. "cuda" for the paper scale) is where the model is moved
     and the batches are sent; the data, the order and the flips stay on the CPU, so the batches
     are the same on every device (the arithmetic on a GPU is not bit-identical to the CPU's).
+    The loop runs with `threads` torch threads (`pathkernel.determinism.fixed_threads`; the
+    caller's count is restored after), so the weights do not depend on the caller's thread
+    count; more threads are faster on a many-core CPU but give other last bits.
     Returns the `History` of all epochs (resumed ones included).
     """
     integer("epochs", epochs)
     integer("batch_size", batch_size)
     integer("patience", patience, low=0)
+    integer("threads", threads)
     if not lr > 0:
         raise ValueError(f"lr={lr!r} must be > 0")
     if images.shape != targets.shape or images.dim() != 4:
@@ -164,28 +170,30 @@ def train_segmentation(
         scheduler.load_state_dict(state["scheduler"])
         history, start = History(state["loss"], state["lr"]), int(state["epoch"])
     n = images.shape[0]
-    for epoch in progress(range(start, epochs), total=epochs - start, desc="U-Net epochs", enabled=show_progress):
-        generator = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
-        order = torch.randperm(n, generator=generator)
-        model.train()
-        total = 0.0
-        for batch in order.split(batch_size):
-            x, y = images[batch], targets[batch]
-            if flips:
-                x, y = random_flips(x, y, generator)
-            x, y = x.to(device), y.to(device)
-            value = segmentation_loss(model(x), y, loss)
-            opt.zero_grad()
-            value.backward()
-            opt.step()
-            total += value.item() * len(batch)
-        history.loss.append(total / n)
-        history.lr.append(inner.param_groups[0]["lr"])
-        scheduler.step(total / n)
-        if checkpoint is not None:
-            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": scheduler.state_dict(),
-                     "loss": history.loss, "lr": history.lr, "epoch": epoch + 1}
-            torch.save(state, checkpoint)
+    with fixed_threads(threads):  # bit-identical whatever the caller's thread count
+        for epoch in progress(range(start, epochs), total=epochs - start, desc="U-Net epochs", enabled=show_progress):
+            generator = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
+            order = torch.randperm(n, generator=generator)
+            model.train()
+            total = 0.0
+            for batch in order.split(batch_size):
+                x, y = images[batch], targets[batch]
+                if flips:
+                    x, y = random_flips(x, y, generator)
+                x, y = x.to(device), y.to(device)
+                value = segmentation_loss(model(x), y, loss)
+                opt.zero_grad()
+                value.backward()
+                opt.step()
+                total += value.item() * len(batch)
+            history.loss.append(total / n)
+            history.lr.append(inner.param_groups[0]["lr"])
+            scheduler.step(total / n)
+            if checkpoint is not None:
+                state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                         "scheduler": scheduler.state_dict(), "loss": history.loss, "lr": history.lr,
+                         "epoch": epoch + 1}
+                torch.save(state, checkpoint)
     model.eval()
     return history
 

@@ -17,7 +17,8 @@ description (name, hyper-parameters) from any supported `torch.optim` optimizer,
 from a user's own loop (`pathkernel.recording.Recorder`) carry what `train` records.
 
 The loss of step k is the batch mean of `pathkernel.losses`. After `train` the model
-holds theta_T.
+holds theta_T. The steps run on one torch thread (`pathkernel.determinism.fixed_threads`),
+so a path is bit-identical whatever the caller's thread count.
 
 Frozen parameters (``requires_grad=False``) are left out of the optimizer: the path keeps
 every coordinate (frozen ones constant) and `TrainingPath.trainable` marks the moving

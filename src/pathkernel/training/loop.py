@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from pathkernel.determinism import fixed_threads
 from pathkernel.functional import (
     check_deterministic,
     check_inputs,
@@ -80,6 +81,9 @@ def train(
         weight_decay: torch's weight decay (L2 in the gradient; decoupled for "adamw").
         progress_bar: tqdm bar; None shows it only on an interactive terminal.
 
+    The steps run with one torch thread (`pathkernel.determinism.fixed_threads`), so the
+    path is bit-identical whatever the caller's thread count, which is restored after.
+
     Returns:
         The `TrainingPath` with params (T+1, P) over every parameter; frozen ones
         (requires_grad=False) are not given to the optimizer and stay constant.
@@ -123,24 +127,26 @@ def train(
     path = torch.empty(steps + 1, theta0.numel(), dtype=theta0.dtype)
     path[0] = theta0
     losses = torch.empty(steps, dtype=theta0.dtype)
-    for k in progress(range(steps), total=steps, desc=f"train ({optimizer})", enabled=progress_bar):
-        rows = slice(None) if batches is None else batches[k]
-        for group in opt.param_groups:
-            group["lr"] = float(lrs[k])
-        opt.zero_grad(set_to_none=True)
-        value = loss_value(loss, model(x[rows]).reshape(x[rows].shape[0], -1), target[rows])
-        if not torch.isfinite(value):
-            raise TrainingDivergedError(f"training diverged at step {k}: loss = {value.item()} (lr = {lrs[k].item():g})")
-        value.backward()
-        opt.step()
-        losses[k] = value.detach()
-        if scales is not None:
-            scales[k] = adam_scales(opt, params)
-        path[k + 1] = nn.utils.parameters_to_vector(params).detach()
-        if not torch.all(torch.isfinite(path[k + 1])):
-            raise TrainingDivergedError(
-                f"training diverged at step {k}: non-finite parameters after the update (lr = {lrs[k].item():g})"
-            )
+    with fixed_threads():  # the same path whatever the caller's thread count (pathkernel.determinism)
+        for k in progress(range(steps), total=steps, desc=f"train ({optimizer})", enabled=progress_bar):
+            rows = slice(None) if batches is None else batches[k]
+            for group in opt.param_groups:
+                group["lr"] = float(lrs[k])
+            opt.zero_grad(set_to_none=True)
+            value = loss_value(loss, model(x[rows]).reshape(x[rows].shape[0], -1), target[rows])
+            if not torch.isfinite(value):
+                raise TrainingDivergedError(
+                    f"training diverged at step {k}: loss = {value.item()} (lr = {lrs[k].item():g})")
+            value.backward()
+            opt.step()
+            losses[k] = value.detach()
+            if scales is not None:
+                scales[k] = adam_scales(opt, params)
+            path[k + 1] = nn.utils.parameters_to_vector(params).detach()
+            if not torch.all(torch.isfinite(path[k + 1])):
+                raise TrainingDivergedError(
+                    f"training diverged at step {k}: non-finite parameters after the update (lr = {lrs[k].item():g})"
+                )
     hyper: dict[str, object] = {"weight_decay": float(weight_decay)}
     if optimizer == "momentum":
         hyper["momentum"] = momentum

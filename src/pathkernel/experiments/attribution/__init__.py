@@ -37,6 +37,7 @@ import torch
 
 from pathkernel.attribution import top_examples
 from pathkernel.decomposition import domingos
+from pathkernel.determinism import fixed_threads
 from pathkernel.experiments import Presets, check_device
 from pathkernel.experiments.attribution.benchmark import benchmark_file, benchmark_numbers, load_benchmark, scale_rows
 from pathkernel.experiments.attribution.loop import CLASSES, digits, loop_source, small_cnn, train_loop
@@ -223,8 +224,9 @@ def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") ->
     x_train, y_train, x_test, y_test = (t.to(device) for t in digits(config.n_train, config.n_test, seed))
     model = small_cnn(config.channels, seed).to(device)
     start = time.perf_counter()
-    path = train_loop(model, x_train, y_train, lr=config.lr, weight_decay=config.weight_decay,
-                      epochs=config.epochs, batch_size=config.batch_size, seed=seed)
+    with fixed_threads():  # the trained CNN does not depend on the caller's thread count
+        path = train_loop(model, x_train, y_train, lr=config.lr, weight_decay=config.weight_decay,
+                          epochs=config.epochs, batch_size=config.batch_size, seed=seed)
     train_seconds = time.perf_counter() - start
     with torch.no_grad():
         predicted_test = model(x_test).argmax(1)
