@@ -19,6 +19,10 @@ For a recorded path theta_0..theta_T and query points x (DESIGN §3):
   backward route also covers weight decay, dampening, Nesterov and AdamW, whose weight
   decay is one more "regularization" term).
 
+A path recorded with per-step inputs (`pathkernel.recording.draws`: a diffusion model's noised
+points) has the draws as its training points and path.hyper["owners"] mapping each to its
+example; the per-sample terms are then summed over each example's draws, (m, n[, c]).
+
 Every kernel is over the coordinates the optimizer moved (`TrainingPath.trainable`: the
 parameters with requires_grad=True; frozen ones are constants of f). Every per-sample
 decomposition checks its own additivity (`Decomposition.additivity_error`) and warns
@@ -188,6 +192,11 @@ def domingos(
             weighted, path_kernel = forward_terms(
                 path, f, chain, x, c, nodes if exact else None, levels, stride, max_memory, progress_bar, setup.mask
             )
+        owners = path.hyper.get("owners")
+        if owners is not None:  # a recording with draws: each example's terms are the sum over its draws
+            n = int(path.hyper["examples"])
+            weighted, path_kernel = (t.new_zeros(t.shape[0], n, *t.shape[2:]).index_add_(1, owners.to(t.device), t)
+                                     for t in (weighted, path_kernel))
         weights = torch.where(path_kernel != 0, weighted / path_kernel, torch.zeros_like(weighted))
         terms.update(per_sample=-weighted.sum(-1), path_kernel=path_kernel, weights=weights)
         if scalar:

@@ -5,11 +5,13 @@ parameters (and Adam's step scale) after it; `step(index)` checks the gradient a
 declared loss on x[index] and files theta_t in a store: `pathkernel.recording.snapshots`
 (storage="disk" or "memory": every theta_t) or `pathkernel.recording.replay`
 (storage="replay": checkpoints every K steps, the other snapshots replayed when read).
-The two lines a loop adds, the storage modes and their costs: `pathkernel.attribution`.
+The two lines a loop adds, the storage modes and their costs: `pathkernel.attribution`; a loop
+whose inputs and targets are drawn afresh at every step: `pathkernel.recording.draws`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import torch
@@ -19,6 +21,7 @@ from torch.func import grad
 from pathkernel.functional import check_inputs, flat_function, flat_parameters, output_dim, parameter_mask
 from pathkernel.losses import loss_value, prepare_targets
 from pathkernel.precision import working_dtype
+from pathkernel.recording.draws import Draws, checked_draws
 from pathkernel.recording.replay import ReplayStore
 from pathkernel.recording.snapshots import snapshot_store
 from pathkernel.training import ADAM_FAMILY, TrainingPath, adam_scales, optimizer_rule
@@ -57,6 +60,17 @@ class Recorder:
             doubled while recording so that at most 2K checkpoints are kept). RAM while
             decomposing grows with K (two cached segments of K + 1 snapshots, twice that for
             Adam), disk with T / K.
+
+    Draws: when the model's input and target for example i change at every step (a DDPM feeds
+    (x_t, t), the noised x_i and its noise level, with target the noise eps), the loop passes
+    the batch it used, `rec.step(indices, inputs=(b, ...), targets=(b, ...))`, row j being a draw
+    of example indices[j] (an example may appear several times). The loss of the step is then
+    the declared loss on (inputs, targets), and `pk.domingos(rec.path, x, exact=True,
+    per_sample=True)` decomposes f(theta_T, x) - f(theta_0, x) over the n training examples,
+    an example's contribution (m, n[, c]) being the sum over its draws of
+    <int_0^1 grad f(theta_k + s Delta_k, x) ds, -lr_k l'(f(theta_k, x_{k,j}), y_{k,j}) grad f(theta_k, x_{k,j})>
+    (SGD; momentum and Adam with their cross-time, preconditioned kernel). `rec.draw_path`
+    decomposes over the N draws themselves, (m, N[, c]). Needs storage="disk" or "memory".
 
     Raises:
         TypeError: an optimizer other than SGD, Adam or AdamW (named in the message).
@@ -109,9 +123,9 @@ class Recorder:
         self.model, self.optimizer, self.params = model, optimizer, params
         self.x, self.y, self.loss, self.verify = x.detach(), y.detach(), loss, verify
         self.n = x.shape[0]
-        c, _ = output_dim(model, x)
+        self.c, _ = output_dim(model, x)
         theta0 = flat_parameters(model)
-        self.target = prepare_targets(loss, self.y, self.n, c, theta0.dtype)
+        self.target = prepare_targets(loss, self.y, self.n, self.c, theta0.dtype)
         self.f = flat_function(model)
         self.replay = storage == "replay"
         if self.replay:
@@ -131,6 +145,7 @@ class Recorder:
         self.lrs: list[float] = []
         self.losses: list[float] = []
         self.batches: list[torch.Tensor] = []
+        self.draws = Draws()
         self._gradient: torch.Tensor | None = None
         self._after: torch.Tensor | None = None
         self._lr = 0.0
@@ -181,10 +196,16 @@ class Recorder:
             raise ValueError(f"batch indices must lie in [0, {self.n}); got range [{int(index.min())}, {int(index.max())}]")
         return index.long().cpu()
 
-    def step(self, indices: torch.Tensor | list[int]) -> None:
+    def step(self, indices: torch.Tensor | list[int], *, inputs: torch.Tensor | None = None,
+             targets: torch.Tensor | None = None) -> None:
         """Record the optimizer step just taken on the batch x[indices] (call after optimizer.step()).
 
+        inputs (b, ...), targets (b, ...): the draws the step's loss used when they are not
+        x[indices], y[indices] (class docstring), with x's example shape and dtype and y's.
+
         Raises:
+            ValueError: only one of inputs and targets, a shape, dtype or device other than x's
+                and y's, or inputs with storage="replay" (which replays steps from x[indices]).
             OSError: its snapshot could not be stored (errno ENOSPC on a full disk: see
                 `pathkernel.recording.snapshots` and `pathkernel.recording.checkpoints`); the
                 recording ends there, and later steps, `optimizer.step()` and `path` raise
@@ -194,10 +215,13 @@ class Recorder:
         if self._after is None:
             raise RecordingError("recorder.step(indices) must follow optimizer.step()")
         index = self._indices(indices)
-        rows = self.x[index]
-        value = float(loss_value(self.loss, self.f(self.last, rows), self.target[index]))
+        inputs, targets = checked_draws(inputs, targets, index, self.x, self.y, replay=self.replay)
+        rows = self.x[index] if inputs is None else inputs
+        target = (self.target[index] if targets is None
+                  else prepare_targets(self.loss, targets, index.numel(), self.c, self.last.dtype))
+        value = float(loss_value(self.loss, self.f(self.last, rows), target))
         if self.verify:
-            ours = grad(lambda t: loss_value(self.loss, self.f(t, rows), self.target[index]))(self.last)
+            ours = grad(lambda t: loss_value(self.loss, self.f(t, rows), target))(self.last)
             ours = torch.where(self.trainable.to(ours.device), ours, torch.zeros_like(ours))
             tolerance = 10 * torch.finfo(ours.dtype).eps ** 0.5
             gap = torch.linalg.vector_norm(ours - self._gradient)
@@ -220,6 +244,7 @@ class Recorder:
         self.lrs.append(self._lr)
         self.losses.append(value)
         self.batches.append(index)
+        self.draws.add(index, inputs, targets)
 
     def close(self) -> None:
         """Remove the optimizer hooks (the loop runs unrecorded afterwards)."""
@@ -252,10 +277,24 @@ class Recorder:
         else:
             params = self.snapshots.tensor()
             scales = self.scales.tensor() if self.scales is not None else None
-        return TrainingPath(
+        path = TrainingPath(
             model=self.model, x=self.x, y=self.y, params=params,
             lrs=torch.tensor(self.lrs, dtype=dtype), losses=torch.tensor(self.losses, dtype=dtype),
             loss=self.loss, optimizer=self.name, batches=list(self.batches),
             hyper={**self.hyper, "recorded": True},
             scales=scales, trainable=self.trainable,
         )
+        if not self.draws.used:
+            return path
+        fields = self.draws.fields(self.x, self.y)
+        return dataclasses.replace(path, x=fields["x"], y=fields["y"], batches=fields["batches"],
+                                   hyper={**path.hyper, **fields["hyper"]})
+
+    @property
+    def draw_path(self) -> TrainingPath:
+        """`path` with every draw its own training point (no "owners"): `pk.domingos` then gives
+        per-draw terms (m, N[, c]), draw j belonging to example `rec.path.hyper["owners"][j]`.
+        Raises what `path` raises."""
+        path = self.path
+        hyper = {key: value for key, value in path.hyper.items() if key not in ("owners", "examples")}
+        return dataclasses.replace(path, hyper=hyper)
