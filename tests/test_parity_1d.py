@@ -139,7 +139,7 @@ def test_level_maps_are_block_and_prefix_parities():
 def test_numbers_are_read_from_the_result(tiny):
     numbers = pt.numbers(tiny)
     chapter = (Path(__file__).parents[1] / "notebooks" / "parity_1d.md").read_text()
-    assert set(re.findall(r"\{glue:text\}`([\w-]+)`", chapter)) == set(numbers)
+    assert set(numbers) <= set(re.findall(r"\{glue:text\}`([\w-]+)`", chapter))  # + parity_rates' (test_parity_prefix)
     assert (tiny.wrong_exhaustive, tiny.wrong_long) == (0, 0) and numbers["parity1d-wrong16"] == "0"
     assert tiny.unseen.tolist() == [k != TINY.k_train for k in TINY.k_eval]
     # the means over the unseen k', recounted by loops over seeds and k'

@@ -11,8 +11,8 @@ from pathkernel.attribution import TopExamples, top_examples
 from pathkernel.decomposition import AdditivityWarning, Decomposition, NonSmoothExactError, domingos
 from pathkernel.functional import NonSmoothActivationWarning, flat_parameters
 from pathkernel.infinite import infinite_ntk
-from pathkernel.kernels import tangent_features, tangent_kernel
-from pathkernel.models import MLP, LinearModel, ParityNet, UNet
+from pathkernel.kernels import integral_operator, tangent_features, tangent_kernel, unreachable_energy
+from pathkernel.models import MLP, LinearModel, ParityNet, PrefixParityNet, UNet
 from pathkernel.recording import Recorder, RecordingError
 from pathkernel.training import TrainingDivergedError, TrainingPath, train
 
@@ -28,6 +28,7 @@ del _former, _import_module
 __all__ = [
     "MLP",
     "ParityNet",
+    "PrefixParityNet",
     "UNet",
     "Decomposition",
     "AdditivityWarning",
@@ -40,9 +41,11 @@ __all__ = [
     "domingos",
     "flat_parameters",
     "infinite_ntk",
+    "integral_operator",
     "tangent_features",
     "tangent_kernel",
     "train",
+    "unreachable_energy",
     "Recorder",
     "RecordingError",
     "TopExamples",

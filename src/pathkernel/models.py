@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from pathkernel.parity_net import ParityNet  # noqa: F401  (re-exported: the 1D prefix-parity conv structure)
+from pathkernel.prefix_parity import PrefixParityNet  # noqa: F401  (re-exported: S1's Figure 8, reconstructed)
 from pathkernel.unet import UNet  # noqa: F401  (re-exported: the 6-scale U-Net of the 2D shape-filling chapter)
 from pathkernel.validation import integer
 

@@ -6,7 +6,9 @@ of a 0/1 sequence of length n = 2**p from one observation: for bits a, b
     a XOR b = (a + b) - 2 ReLU(a + b - 1),
 
 two linear maps around one ReLU, so the XOR of adjacent pairs is a size-2 convolution,
-a ReLU and a 1x1 convolution. ParityNet arranges log2(n) such levels as a U-Net:
+a ReLU and a 1x1 convolution. ParityNet is our design, not S1's Figure 8 (S1 runs an
+encoder on every zero-padded prefix: `pathkernel.prefix_parity.PrefixParityNet`, O(n^2));
+it arranges log2(n) such levels as a U-Net and shares that work (O(n)):
 
 * encoder level m -> m+1 (stride-2 convolution = convolution then down-sampling):
   s^{m+1}_i = s^m_{2i} XOR s^m_{2i+1} and r^{m+1}_i = s^m_{2i+1}, with s^0 = x, so

@@ -13,17 +13,17 @@ the exact network itself (`exact_network_errors`). Formerly ``experiments.parity
 
 from __future__ import annotations
 
-import copy
-import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
-from torch.func import functional_call, stack_module_state, vmap
 
-from pathkernel.data.planar1d import all_sequences, omega, omega_all, prefix_parity
+from pathkernel.data.planar1d import all_sequences, omega, prefix_parity
+from pathkernel.determinism import fixed_threads
 from pathkernel.experiments import Presets, check_device
-from pathkernel.functional import flat_parameters, progress
+from pathkernel.experiments.parity_batch import evaluation_sets, perturbed, pixel_errors, train_together
+from pathkernel.functional import progress
 from pathkernel.kernels import tangent_kernel
 from pathkernel.parity_net import ParityNet
 from pathkernel.validation import integer
@@ -57,6 +57,23 @@ class Config(Presets):
     extra_convs: int = 1
     extra_width: int = 6
     together: int = 12
+
+    sources: ClassVar[dict[str, str]] = {
+        "n": "ours: S1 §6.1.1 trains on Omega_{n,k}, its n was lost in our copy; 128 keeps 7 levels",
+        "n_train": "ours: S1 §6.1.1's training-set size was lost in our copy",
+        "steps": "ours: S1 §6.1.3 gives no budget ('despite heavy hyper-parameter tuning')",
+        "seeds": "ours: S1 reports no repetitions",
+        "k_train": "ours: S1 §6.1.3's k was lost in our copy; an even k (closed curves)",
+        "k_eval": "ours: S1 §6.1.3 evaluates on other k', their values were lost in our copy",
+        "eval_size": "ours: sample size where Omega_{n,k'} is too large to enumerate",
+        "lr": "ours: S1 §6.1.3 gives no learning rate",
+        "optimizer": "ours: S1 §6.1.3 names no optimizer for this section",
+        "sigmas": "ours: S1 §6.1.3 says 'for any sigma' below a bound lost in our copy; a sweep around it",
+        "wide_kernel": "Courtois et al. §6.1.3: 'increasing the kernel size of one of the convolutions' (size lost)",
+        "extra_convs": "Courtois et al. §6.1.3: 'other convolutions in-between the two' (count lost; ours: 2)",
+        "extra_width": "ours: S1 gives no width for the inserted convolutions",
+        "together": "ours: memory only (networks trained at once), not a setting of the experiment",
+    }
 
     def __post_init__(self) -> None:
         integer("n", self.n, 4)
@@ -134,31 +151,6 @@ class Result:
         return self.k_eval != self.config.k_train
 
 
-def evaluation_sets(config: Config, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(x, prefix parity) on Omega_{n,k'} for each k' in k_eval: enumerated or sampled."""
-    sets = []
-    for k in config.k_eval:
-        small = math.comb(config.n, k) <= config.eval_size
-        x = omega_all(config.n, k) if small else omega(config.n, k, config.eval_size, seed=10_000 + seed)
-        sets.append((x, prefix_parity(x)))
-    return sets
-
-
-def pixel_errors(model: ParityNet, sets: list[tuple[torch.Tensor, torch.Tensor]]) -> np.ndarray:
-    """(K,) fraction of wrong pixels of (model(x) > 1/2) against the prefix parity on each set."""
-    with torch.no_grad():
-        return np.array([((model(x) > 0.5).double() != y).double().mean().item() for x, y in sets])
-
-
-def perturbed(model: ParityNet, sigma: float, seed: int) -> ParityNet:
-    """Set the model's parameters to w* + sigma * eps, eps ~ N(0, I) seeded; returns the model."""
-    model.set_exact_weights()
-    theta = flat_parameters(model)
-    eps = torch.randn(theta.shape, generator=torch.Generator().manual_seed(seed), dtype=theta.dtype).to(theta.device)
-    torch.nn.utils.vector_to_parameters(theta + sigma * eps, model.parameters())
-    return model
-
-
 def level_maps(model: ParityNet, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """The encoder's block parities s^m and the decoder's t^m for one sequence x (n,).
 
@@ -227,40 +219,16 @@ def numbers(result: Result) -> dict[str, str]:
     return {f"parity1d-{name}": value for name, value in values.items()}
 
 
-def train_together(models: list[ParityNet], x: torch.Tensor, y: torch.Tensor, config: Config) -> np.ndarray:
-    """Train G networks of one architecture at once, each on its own data; returns (G, steps) losses.
-
-    x, y: (G, N, n). The parameters are stacked (`torch.func.stack_module_state`) and the
-    forward is vmapped; the summed loss separates over the networks and the optimizer
-    (`config.optimizer`: "adam" or "gd", constant lr) acts elementwise, so each network
-    follows the path that `pathkernel.train` gives it alone (full batch, the loss
-    mean_i 1/2 ||f(x_i) - y_i||^2); tests/test_parity_1d.py checks it. The trained
-    parameters are written back into `models`.
-    """
-    params, buffers = stack_module_state(models)
-    template = copy.deepcopy(models[0]).to("meta")
-    forward = vmap(lambda p, b, xs: functional_call(template, (p, b), (xs,)))
-    optimizer = (torch.optim.Adam if config.optimizer == "adam" else torch.optim.SGD)(params.values(), lr=config.lr)
-    losses = np.zeros((len(models), config.steps))
-    for step in range(config.steps):
-        optimizer.zero_grad(set_to_none=True)
-        loss = 0.5 * (forward(params, buffers, x) - y).pow(2).sum(-1).mean(-1)
-        loss.sum().backward()
-        optimizer.step()
-        losses[:, step] = loss.detach().cpu().numpy()
-    with torch.no_grad():
-        for g, model in enumerate(models):
-            for name, p in model.named_parameters():
-                p.copy_(params[name][g])
-    return losses
-
-
 def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
     """All scenarios, seeds seed, seed + 1, ..., seed + seeds - 1 (one training set per seed).
 
     Sequences drawn and networks initialized (and perturbed) on the CPU, then moved to
-    `device`, where they are trained and scored."""
-    device = check_device(device)
+    `device`, where they are trained and scored (on one CPU thread: `determinism.fixed_threads`)."""
+    with fixed_threads():
+        return _run(config, seed, check_device(device))
+
+
+def _run(config: Config, seed: int, device: torch.device) -> Result:
     n, dtype = config.n, torch.float64
     sets = [(x.to(device), y.to(device)) for x, y in evaluation_sets(config, seed)]
     seeds = list(range(seed, seed + config.seeds))

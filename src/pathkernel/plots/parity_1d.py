@@ -1,4 +1,4 @@
-"""Figures of the chapter "Planar topology in 1D: an exact structure that training does not find" (notebooks/parity_1d.md), drawn from `experiments.parity_1d`."""
+"""Figures of the chapter "Planar topology in 1D: an exact structure that training does not find" (notebooks/parity_1d.md), drawn from `experiments.parity_1d` and `experiments.parity_rates`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pathkernel.experiments import parity_1d
+from pathkernel.experiments import parity_1d, parity_rates
 from pathkernel.plots._declare import figure
 from pathkernel.plots._style import PALETTE, style, ticks_at
 
@@ -86,6 +86,39 @@ def noise(result: parity_1d.Result) -> Figure:
     right.set_xlabel("noise $\\sigma$")
     right.set_ylabel("mean pixel error on unseen $k'$ (0 at $10^{-4}$)")
     right.legend(fontsize="x-small")
+    return fig
+
+
+@figure("fig-parity1d-rates", parity_rates)
+def rates(result: parity_rates.Result) -> Figure:
+    """Success rate (Wilson 95% interval) and unseen-k' pixel error of the four trainings on S1's prefix structure and on ours."""
+    style()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.5, 3.9), layout="constrained")
+    config, unseen = result.config, result.unseen
+    labels = {"random": "random init", "noise": f"$w^* + {config.sigma:g}\\,\\epsilon$",
+              "wide": f"kernel {config.wide_kernel},\n$w^* + {config.sigma:g}\\,\\epsilon$",
+              "extra": f"{config.extra_convs} inserted conv,\nrandom init"}
+    names = {"s1": "S1's prefix structure (reconstructed)", "ours": "our encoder-decoder"}
+    where = np.arange(len(parity_rates.VARIANTS))
+    for a, (architecture, colour, shift) in enumerate(zip(parity_rates.ARCHITECTURES, PALETTE, (-0.12, 0.12))):
+        found = np.array([result.interval(architecture, variant) for variant in parity_rates.VARIANTS])
+        rate = found[:, 0] / config.seeds
+        left.errorbar(where + shift, rate, yerr=np.clip([rate - found[:, 1], found[:, 2] - rate], 0, None), fmt="o", color=colour,
+                      capsize=3, label=names[architecture])
+        errors = result.error[a][..., unseen].mean(axis=-1)           # (V, R)
+        for v in range(len(where)):
+            right.plot(np.full(config.seeds, where[v] + shift), np.maximum(errors[v], 1e-4), "o", color=colour,
+                       alpha=0.6, ms=4, label=names[architecture] if v == 0 else None)
+    right.axhline(result.chance[unseen].mean(), color="0.5", ls="--", lw=1)
+    right.text(where[0] - 0.3, result.chance[unseen].mean() * 1.15, "best constant output", fontsize="x-small", color="0.4")
+    right.set_yscale("log")
+    for ax in (left, right):
+        ax.set_xticks(where, labels=[labels[v] for v in parity_rates.VARIANTS], fontsize="x-small")
+    left.set_ylim(-0.05, 1.05)
+    left.set_ylabel(f"exact runs / {config.seeds} seeds (95% CI)")
+    left.legend(fontsize="x-small")
+    right.set_ylabel("mean pixel error on unseen $k'$ (0 at $10^{-4}$)")
+    right.legend(fontsize="x-small", loc="lower left")
     return fig
 
 
