@@ -139,7 +139,8 @@ def test_numbers_are_read_from_the_result(tiny):
     numbers = shape_filling.numbers(tiny)
     chapter = (Path(__file__).parents[1] / "notebooks" / "shape_filling.md").read_text()
     missing = {f"shapefilling-{suite}-{what}" for suite in ("maze", "branches") for what in ("level", "iou")}
-    assert set(re.findall(r"\{glue:text\}`([\w-]+)`", chapter)) - missing == set(numbers)  # TINY has no maze, branches
+    glued = set(re.findall(r"\{glue:text\}`(shapefilling-[\w-]+)`", chapter))
+    assert glued - missing == set(numbers)  # TINY has no maze, branches
     for name, levels in TINY.suites:  # the highest level of each suite and the mean IoU there, by a plain loop
         k = [suite for suite, _ in TINY.suites].index(name)
         scores = [tiny.ood_iou[k, len(levels) - 1, j] for j in range(TINY.n_ood)]
@@ -151,6 +152,8 @@ def test_numbers_are_read_from_the_result(tiny):
     assert numbers["shapefilling-flood-nesting"] == f"{min(tiny.oracle_iou[1, :2, 1]):.0%}"
     assert numbers["shapefilling-interior-share"] == f"{np.mean([v >= 0.99 for v in tiny.test_interior_iou]):.0%}"
     assert (numbers["shapefilling-size"], numbers["shapefilling-paper-images"]) == ("32 x 32", f"{10_000 / 512:.0f}")
+    assert (numbers["shapefilling-paper-store"], numbers["shapefilling-paper-size"]) == ("256 x 256", "128 x 128")
+    assert (numbers["shapefilling-paper-resolution"], numbers["shapefilling-train-branches"]) == ("4", "1 to 4")
 
 
 def test_figures_and_table(tiny):
@@ -166,8 +169,8 @@ def test_figures_and_table(tiny):
 def test_presets_and_bad_configs():
     assert shape_filling.Config.from_scale("paper") == shape_filling.Config.paper()
     paper = shape_filling.Config.paper()
-    assert (paper.n_train, paper.n_test, paper.epochs, paper.size, paper.scales, paper.batch_size) == (
-        10_000, 1_000, 150, 256, 6, 32)
+    assert (paper.n_train, paper.n_test, paper.epochs, paper.store_size, paper.size, paper.scales,
+            paper.batch_size) == (10_000, 1_000, 150, 256, 128, 6, 32)
     quick = shape_filling.Config.quick()
     assert quick.scales == 6 and quick.size % 32 == 0
     with pytest.raises(ValueError, match="size=48"):

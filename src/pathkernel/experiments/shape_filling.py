@@ -2,8 +2,10 @@
 
 The experiment of Courtois, Morel & Arias (§6.2) and Morel's talk: random connected
 shapes that do not meet the image border, their boundaries as input and the filled
-shapes as target, both Lanczos-filtered and down-sampled by 2 (§6.2.1,
-`pathkernel.data.planar2d.network_pair`); a U-Net with 6 scales trained with mini-batches
+shapes as target, both Lanczos-filtered and down-sampled by 2 and stored (§6.2.1,
+`pathkernel.data.planar2d.network_pair`), then down-sampled again by
+``store_size / size`` before the network (by 2 in §6.2.2: stored 256 x 256, seen at
+128 x 128; `network_data`, in `shape_filling_data` with the scoring); a U-Net with 6 scales trained with mini-batches
 of 32, random flips and a plateau schedule (`pathkernel.segmentation`). It then measures
 the intersection over union (IoU) in distribution and on the out-of-distribution suites
 of `pathkernel.data.shapes_ood`, each at increasing complexity, beside three oracles run
@@ -16,18 +18,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
-from PIL import Image
 
 from pathkernel.data import shapes_ood
-from pathkernel.data.planar2d import boundary, fill_depth, fill_flood, fill_parity, lanczos_downsample
 from pathkernel.experiments import Presets, check_device
-from pathkernel.segmentation import LOSSES, OPTIMIZERS, History, iou, predict, rim, train_segmentation
+from pathkernel.experiments.shape_filling_data import evaluate, network_data, oracle_iou, shrink, stack_padded
+from pathkernel.segmentation import LOSSES, OPTIMIZERS, History, train_segmentation
 from pathkernel.unet import UNet
 
+__all__ = ["Config", "INTERIOR_THRESHOLD", "ORACLES", "PAPER_SUITES", "QUICK_SUITES", "Result", "evaluate", "highest",
+           "network_data", "numbers", "oracle_iou", "run", "run_suite"]
+
 ORACLES = ("nesting depth", "flood fill", "naive parity")
+#: an image counts as filled almost perfectly when its interior IoU reaches this
+INTERIOR_THRESHOLD = 0.99
 QUICK_SUITES = (
     ("shapes", (1, 2, 3, 4)),
     ("nesting", (1, 2, 3)),
@@ -50,7 +57,9 @@ PAPER_SUITES = (
 class Config(Presets):
     """Sizes of the experiment.
 
-    size: the network's image size (shapes are drawn at 2 size, §6.2.1); n_train, n_test:
+    size: the network's image size; store_size: the stored images' size (shapes drawn at
+    2 store_size, filtered and down-sampled by 2, §6.2.1), Lanczos-down-sampled to `size`
+    before the network (§6.2.2; None: stored at `size`, no second down-sampling); n_train, n_test:
     training and test images; epochs, lr, batch_size, patience, optimizer ("ranger" or
     "adam"), loss ("bce" or "mse"): training (`segmentation.train_segmentation`); scales,
     width, max_width: the `UNet`; suites: (name, complexities) pairs of
@@ -73,8 +82,29 @@ class Config(Presets):
     patience: int = 3
     loss: str = "bce"
     n_examples: int = 4
+    store_size: int | None = None
+
+    sources: ClassVar[dict[str, str]] = {
+        "size": "Courtois et al. §6.2.2: images 'down-sampled by a factor of two before' the network: 256 / 2",
+        "n_train": "Courtois et al. §6.2.1: 10,000 training images",
+        "n_test": "Courtois et al. §6.2.1: 1,000 test images",
+        "epochs": "Courtois et al. §6.2.2: 150 epochs", "optimizer": "Courtois et al. §6.2.2: the Ranger optimizer",
+        "width": "ours: Figure 9 (the U-Net's widths) is lost in our copy; 16 channels at full resolution",
+        "max_width": "ours: Figure 9 is lost in our copy; widths double up to 512, as in a classic U-Net",
+        "lr": "ours: Courtois et al. §6.2.2 gives a constant rate whose value is lost in our copy",
+        "n_ood": "ours: the papers show single out-of-distribution images (Figure 7), no test sets",
+        "suites": "ours: the papers show single out-of-distribution images (Figures 7 and 10), no suites",
+        "scales": "Morel talk: a U-Net with 6 scales", "batch_size": "Courtois et al. §6.2.2: a batch size of 32",
+        "patience": "ours: Courtois et al. §6.2.2 divides by 10 when the loss stops decreasing 'for a few iterations'",
+        "loss": "Morel talk: binary cross-entropy loss (Courtois et al. §6.2.2 says the mean square error)",
+        "n_examples": "ours: test images shown",
+        "store_size": "Morel talk: images of size 256x256 (second data set), read as the stored size of "
+                      "Courtois et al. §6.2.1, which §6.2.2 halves for the network",
+    }
 
     def __post_init__(self) -> None:
+        if self.store_size is not None and (self.store_size < self.size or self.store_size % self.size):
+            raise ValueError(f"store_size={self.store_size} must be a multiple of size={self.size} (or None)")
         factor = 2 ** (self.scales - 1)
         if self.size % factor:
             raise ValueError(f"size={self.size} must be divisible by 2**(scales - 1) = {factor}")
@@ -86,19 +116,25 @@ class Config(Presets):
         if not 1 <= self.n_examples <= self.n_test:
             raise ValueError(f"n_examples={self.n_examples} must lie in [1, n_test={self.n_test}]")
 
+    @property
+    def downsample(self) -> int:
+        """The factor between the stored images and the network's input (1: none)."""
+        return (self.store_size or self.size) // self.size
+
     @classmethod
     def quick(cls) -> "Config":
-        """32 x 32 images (drawn at 64), a narrow 6-scale U-Net, Adam: under a minute on one core."""
-        return cls(scale="quick", size=32, n_train=512, n_test=128, epochs=16, width=8, max_width=32,
+        """32 x 32 images (drawn at 64, stored and seen at 32), a narrow 6-scale U-Net, Adam."""
+        return cls(scale="quick", size=32, store_size=32, n_train=512, n_test=128, epochs=16, width=8, max_width=32,
                    lr=1e-2, optimizer="adam", n_ood=24)
 
     @classmethod
     def paper(cls) -> "Config":
-        """10,000 training and 1,000 test images of 256 x 256 (the talk's second data set,
-        drawn at 512), 150 epochs of Ranger, a 6-scale U-Net of width 16 up to 512 channels;
-        the learning rate (lost in the paper's text) is 1e-3. Hours on a GPU, days on a CPU."""
-        return cls(scale="paper", size=256, n_train=10_000, n_test=1_000, epochs=150, width=16, max_width=512,
-                   lr=1e-3, optimizer="ranger", n_ood=100, suites=PAPER_SUITES)
+        """10,000 training and 1,000 test images stored at 256 x 256 (the talk's second data set,
+        drawn at 512) and seen by the network at 128 x 128 (§6.2.2), 150 epochs of Ranger, a
+        6-scale U-Net of width 16 up to 512 channels; the learning rate (lost in the paper's
+        text) is 1e-3. Hours on a GPU, days on a CPU."""
+        return cls(scale="paper", size=128, store_size=256, n_train=10_000, n_test=1_000, epochs=150, width=16,
+                   max_width=512, lr=1e-3, optimizer="ranger", n_ood=100, suites=PAPER_SUITES)
 
 
 @dataclass
@@ -138,31 +174,6 @@ class Result:
     worst_target: np.ndarray
 
 
-def oracle_iou(shapes: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Mean IoU (3,) of the `ORACLES` on binary shapes (n, 2s, 2s): each fills the 8-neighbour
-    boundary, its fill is Lanczos-downsampled like the shape, and fill > 1/2 is compared with
-    targets (n, 1, s, s) > 1/2."""
-    scores = np.zeros((len(shapes), 3))
-    for k, shape in enumerate(shapes):
-        edge = boundary(shape)
-        for m, fill in enumerate((fill_depth, fill_flood, fill_parity)):
-            scores[k, m] = iou(lanczos_downsample(fill(edge)) > 0.5, targets[k, 0] > 0.5)[0]
-    return scores.mean(axis=0)
-
-
-def evaluate(model: UNet, inputs: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(IoU (n,), interior IoU (n,), predicted probabilities (n, 1, s, s)) of `model`.
-
-    Masks are probability > 1/2 and target > 1/2; the interior IoU leaves out the `rim` of
-    the target mask, the pixels next to its edge where the Lanczos-smoothed target is
-    ambiguous (near 1/2).
-    """
-    probability = predict(model, torch.from_numpy(inputs)).numpy()
-    truth = targets[:, 0] > 0.5
-    prediction = probability[:, 0] > 0.5
-    return iou(prediction, truth), iou(prediction, truth, ignore=rim(truth)), probability
-
-
 def run_suite(model: UNet, config: Config, name: str, levels: tuple[float, ...], seed: int) -> dict:
     """Score `model` and the oracles on `config.n_ood` images per complexity of one suite.
 
@@ -171,7 +182,7 @@ def run_suite(model: UNet, config: Config, name: str, levels: tuple[float, ...],
     """
     scores, interior, oracles = [], [], []
     for level in levels:
-        inputs, targets, shapes = shapes_ood.dataset(name, level, config.n_ood, config.size, seed=seed)
+        inputs, targets, shapes = network_data(config, name, level, config.n_ood, seed)
         values, inner, probability = evaluate(model, inputs, targets)
         scores.append(values)
         interior.append(inner)
@@ -179,25 +190,9 @@ def run_suite(model: UNet, config: Config, name: str, levels: tuple[float, ...],
     worst = int(np.argmin(values))
     return {"complexity": np.asarray(levels, dtype=float), "ood_iou": np.stack(scores),
             "ood_interior_iou": np.stack(interior), "oracle_iou": np.stack(oracles),
-            "worst_input": _shrink(inputs[worst, 0], config.size),
-            "worst_prediction": _shrink(probability[worst, 0], config.size),
-            "worst_target": _shrink(targets[worst, 0], config.size)}
-
-
-def _shrink(image: np.ndarray, size: int) -> np.ndarray:
-    """An image (s, s) brought to (size, size) for display: itself, or PIL's box filter."""
-    if image.shape == (size, size):
-        return image
-    return np.asarray(Image.fromarray(image.astype(np.float32), mode="F").resize((size, size), Image.BOX))
-
-
-def _stack_padded(arrays: list[np.ndarray]) -> np.ndarray:
-    """Stack arrays that differ only in their first length, padding with NaN: (S, L, ...)."""
-    longest = max(len(a) for a in arrays)
-    out = np.full((len(arrays), longest) + arrays[0].shape[1:], np.nan)
-    for k, a in enumerate(arrays):
-        out[k, : len(a)] = a
-    return out
+            "worst_input": shrink(inputs[worst, 0], config.size),
+            "worst_prediction": shrink(probability[worst, 0], config.size),
+            "worst_target": shrink(targets[worst, 0], config.size)}
 
 
 def highest(result: Result) -> np.ndarray:
@@ -208,7 +203,7 @@ def highest(result: Result) -> np.ndarray:
 def numbers(result: Result) -> dict[str, str]:
     """The chapter's numbers, by glue name: the scale and sizes, the in-distribution IoUs, the
     paper preset's size against the quick one's, per suite its highest complexity and the network's
-    mean IoU there, and the oracles' extremes (the depth oracle's worst mean, flood fill's worst on
+    mean IoU there, the paper preset's sizes, and the oracles' extremes (the depth oracle's worst mean, flood fill's worst on
     the holes, the naive parity's best)."""
     config, quick, paper = result.config, Config.quick(), Config.paper()
     values = {
@@ -220,9 +215,17 @@ def numbers(result: Result) -> dict[str, str]:
         "shapefilling-test-iou": f"{result.test_iou.mean():.1%}",
         "shapefilling-train-iou": f"{result.train_iou.mean():.1%}",
         "shapefilling-interior-iou": f"{result.test_interior_iou.mean():.2%}",
-        "shapefilling-interior-share": f"{(result.test_interior_iou >= 0.99).mean():.0%}",
+        "shapefilling-interior-share": f"{(result.test_interior_iou >= INTERIOR_THRESHOLD).mean():.0%}",
+        "shapefilling-threshold": f"{INTERIOR_THRESHOLD:.0%}",
+        "shapefilling-scales": f"{config.scales}",
+        "shapefilling-batch-size": f"{config.batch_size}",
+        "shapefilling-train-branches": "{} to {}".format(*shapes_ood.TRAINING_BRANCHES),
         "shapefilling-paper-images": f"{paper.n_train / quick.n_train:.0f}",
         "shapefilling-paper-resolution": f"{paper.size / quick.size:.0f}",
+        "shapefilling-paper-n-train": f"{paper.n_train:,}",
+        "shapefilling-paper-store": f"{paper.store_size} x {paper.store_size}",
+        "shapefilling-paper-size": f"{paper.size} x {paper.size}",
+        "shapefilling-paper-epochs": f"{paper.epochs}",
     }
     for k, (name, last) in enumerate(zip(result.suite_names, highest(result))):
         values[f"shapefilling-{name}-level"] = f"{result.complexity[k, last]:g}"
@@ -246,8 +249,8 @@ def run(config: Config, seed: int = 0, *, checkpoint: str | Path | None = None,
     drawn and the U-Net initialized on the CPU; predictions come back to the CPU for scoring.
     """
     device = check_device(device)
-    x_train, y_train, _ = shapes_ood.dataset("training", 0, config.n_train, config.size, seed=3 * seed)
-    x_test, y_test, _ = shapes_ood.dataset("training", 0, config.n_test, config.size, seed=3 * seed + 1)
+    x_train, y_train, _ = network_data(config, "training", 0, config.n_train, 3 * seed)
+    x_test, y_test, _ = network_data(config, "training", 0, config.n_test, 3 * seed + 1)
     model = UNet(scales=config.scales, width=config.width, max_width=config.max_width, seed=seed)
     history: History = train_segmentation(
         model, torch.from_numpy(x_train), torch.from_numpy(y_train), epochs=config.epochs, lr=config.lr,
@@ -261,8 +264,8 @@ def run(config: Config, seed: int = 0, *, checkpoint: str | Path | None = None,
                   loss=np.asarray(history.loss), lr=np.asarray(history.lr), examples_input=x_test[:k, 0],
                   examples_prediction=probability[:k, 0], examples_target=y_test[:k, 0], parameters=sum(p.numel() for p in model.parameters()),
                   suite_names=tuple(name for name, _ in config.suites),
-                  complexity=_stack_padded([s["complexity"] for s in suites]),
-                  ood_iou=_stack_padded([s["ood_iou"] for s in suites]),
-                  ood_interior_iou=_stack_padded([s["ood_interior_iou"] for s in suites]),
-                  oracle_iou=_stack_padded([s["oracle_iou"] for s in suites]),
+                  complexity=stack_padded([s["complexity"] for s in suites]),
+                  ood_iou=stack_padded([s["ood_iou"] for s in suites]),
+                  ood_interior_iou=stack_padded([s["ood_interior_iou"] for s in suites]),
+                  oracle_iou=stack_padded([s["oracle_iou"] for s in suites]),
                   **{key: np.stack([s[key] for s in suites]) for key in ("worst_input", "worst_prediction", "worst_target")})

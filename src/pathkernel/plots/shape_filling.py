@@ -1,4 +1,5 @@
-"""Figures of the chapter "Shape filling in 2D" (notebooks/shape_filling.md), drawn from `experiments.shape_filling`."""
+"""Figures of the chapter "Shape filling in 2D" (notebooks/shape_filling.md), drawn from
+`experiments.shape_filling` and `experiments.shape_filling_architectures`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pathkernel.experiments import shape_filling
+from pathkernel.experiments import shape_filling, shape_filling_architectures
 from pathkernel.plots._declare import figure
 from pathkernel.plots._style import PALETTE, image_panel, style
 
@@ -90,17 +91,63 @@ def complexity(result: shape_filling.Result) -> Figure:
 
 def table(result: shape_filling.Result) -> pd.io.formats.style.Styler:
     """Per out-of-distribution suite: its complexities, the U-Net's mean IoU and its share of images
-    with an interior IoU of at least 99% at the lowest and the highest complexity, and the depth
+    with an interior IoU of at least `INTERIOR_THRESHOLD` at the lowest and the highest complexity, and the depth
     oracle's worst mean IoU."""
     last = shape_filling.highest(result)
     suites = range(len(result.suite_names))
+    good, share = shape_filling.INTERIOR_THRESHOLD, f"interior IoU >= {shape_filling.INTERIOR_THRESHOLD:.0%}"
     frame = pd.DataFrame({
         "suite": list(result.suite_names),
         "complexities": [", ".join(f"{c:g}" for c in row[~np.isnan(row)]) for row in result.complexity],
         "U-Net IoU, lowest": np.nanmean(result.ood_iou[:, 0], axis=-1),
         "U-Net IoU, highest": [result.ood_iou[k, last[k]].mean() for k in suites],
-        "interior IoU >= 99%, lowest": (result.ood_interior_iou[:, 0] >= 0.99).mean(axis=-1),
-        "interior IoU >= 99%, highest": [(result.ood_interior_iou[k, last[k]] >= 0.99).mean() for k in suites],
+        f"{share}, lowest": (result.ood_interior_iou[:, 0] >= good).mean(axis=-1),
+        f"{share}, highest": [(result.ood_interior_iou[k, last[k]] >= good).mean() for k in suites],
         "depth oracle, worst": np.nanmin(result.oracle_iou[..., 0], axis=1),
     })
     return frame.style.hide(axis="index").format(precision=3)
+
+
+@figure("fig-shapefilling-architectures", shape_filling_architectures)
+def architectures(result: shape_filling_architectures.Result) -> Figure:
+    """Local CNN, global pooling, self-attention, global context, deeper CNN and U-Net trained alike: in-distribution IoU and mean IoU against the complexity of each out-of-distribution suite."""
+    style()
+    names, suites = result.names, result.suite_names
+    fig, axes = plt.subplots(1, 1 + len(suites), figsize=(3.1 * (1 + len(suites)), 3.9), layout="constrained",
+                             squeeze=False)
+    colours = [PALETTE[k % len(PALETTE)] for k in range(len(names))]
+    markers = "os^vDP"
+    first = axes[0, 0]
+    first.barh(range(len(names)), result.test_iou.mean(axis=1), color=colours)
+    first.set_yticks(range(len(names)), labels=[f"{n}\n{p:,} par." for n, p in zip(names, result.parameters)],
+                     fontsize="x-small")
+    first.invert_yaxis()
+    first.set_xlim(0, 1)
+    first.set_xlabel("test IoU (in distribution)", fontsize="small")
+    for j, (ax, name) in enumerate(zip(axes[0, 1:], suites)):
+        keep = ~np.isnan(result.complexity[j])
+        x = result.complexity[j, keep]
+        for a, label in enumerate(names):
+            ax.plot(x, result.ood_iou[a, j, keep].mean(axis=1), marker=markers[a % len(markers)], color=colours[a],
+                    label=label, markersize=4)
+        ax.set_xlabel(_SUITE_LABELS.get(name, name), fontsize="small")
+        ax.set_xticks(x, labels=[f"{v:g}" for v in x])
+        ax.set_ylim(0, 1.03)
+        ax.tick_params(labelsize="x-small")
+    axes[0, 1].set_ylabel("mean IoU")
+    handles, labels = axes[0, 1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(names), fontsize="small", frameon=False)
+    return fig
+
+
+def architectures_table(result: shape_filling_architectures.Result) -> pd.DataFrame:
+    """Per architecture: parameters, training seconds, mean IoU in distribution, over every
+    suite level, and at each suite's highest complexity."""
+    hard = shape_filling_architectures.highest_mean(result)
+    frame = pd.DataFrame({"parameters": result.parameters, "training s": result.seconds.round(1),
+                          "test IoU": result.test_iou.mean(axis=1),
+                          "OOD IoU, all levels": np.nanmean(result.ood_iou, axis=(1, 2, 3))},
+                         index=pd.Index(result.names, name="architecture"))
+    for s, name in enumerate(result.suite_names):
+        frame[f"{name}, highest"] = hard[:, s]
+    return frame.round(3)
