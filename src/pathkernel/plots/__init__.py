@@ -12,23 +12,27 @@ from pathkernel.plots import (
     attribution,
     ball_sphere,
     discrete_exact,
+    generative,
     gradient_flow,
     kernel_evolution,
     kernel_machines,
     kernel_regime,
     last_layer,
     linear_regression,
+    null_space,
     parity_1d,
     question,
     separable,
     shape_filling,
     stochastic,
+    stochastic_kernel,
     two_peaks,
 )
 from pathkernel.plots._declare import FIGURES, FigureSpec, figure
 from pathkernel.plots._style import PALETTE, style
 
-CHAPTERS = (attribution, ball_sphere, discrete_exact, gradient_flow, kernel_evolution, kernel_machines, kernel_regime,
-            last_layer, linear_regression, parity_1d, question, separable, shape_filling, stochastic, two_peaks)
+CHAPTERS = (attribution, ball_sphere, discrete_exact, generative, gradient_flow, kernel_evolution,
+            kernel_machines, kernel_regime, last_layer, linear_regression, null_space, parity_1d, question,
+            separable, shape_filling, stochastic, stochastic_kernel, two_peaks)
 
 __all__ = ["CHAPTERS", "FIGURES", "FigureSpec", "figure", "PALETTE", "style"]
