@@ -75,7 +75,7 @@ STUDIES = ("attribution", "ball_sphere.network", "ball_sphere.residual", "discre
            "null_space.theorem", "null_space.training", "parity_1d", "parity_rates", "question", "separable",
            "separable_profile", "shape_filling", "shape_filling_architectures", "stochastic.expectation",
            "stochastic.per_sample", "stochastic.residual", "stochastic_kernel.ito_term",
-           "stochastic_kernel.momentum", "stochastic_kernel.weak_order", "two_peaks.multi_peak",
+           "stochastic_kernel.momentum", "stochastic_kernel.weak_order", "two_peaks.multi_peak", "two_peaks.sizes",
            "two_peaks.two_peak")
 # the experiments' former names: aliases of a study, or the chapter package's combined entry points
 FORMER = ("ball_sphere", "discrete_theorem", "kernel_evolution", "kernel_evolution_digits", "lazy_training", "ntk_limit",
@@ -127,13 +127,14 @@ SHRUNK = {
     "stochastic_kernel.momentum": dict(walkers=4, lrs=(0.5,), time=0.2, dt=0.1, width=4),
     "stochastic_kernel.ito_term": dict(walkers=4, lrs=(0.5,), batch_sizes=(1, 4), time=0.2, dt=0.1, width=4),
     "stochastic.per_sample": dict(n=8, width=6, batch_size=4, compare_lr=0.1, compare_steps=4),
+    "two_peaks.sizes": dict(width=8, multi_n=8, multi_k=3, train_sizes=(10, 20), seeds=2, max_steps=8),
     "two_peaks.two_peak": dict(n=8, n_train=12, width=8, steps=20, perplexity=5.0, k_max=3),
-    "two_peaks.multi_peak": dict(width=8, multi_n=8, multi_k=3, multi_train=20, gd_steps=8, adam_steps=8, checkpoints=3,
+    "two_peaks.multi_peak": dict(width=8, multi_n=8, multi_k=3, multi_train=20, max_steps=8, checkpoints=3,
                                  decomposition_queries=4),
     "stochastic": dict(n=8, width=6, batch_size=4, time=0.2, base_lrs=(0.1, 0.05, 0.025), n_query=5, seeds=8,
                        expectation_lr=0.1, expectation_steps=3, compare_lr=0.1, compare_steps=4, fit_max_lr=0.1),
-    "two_peaks": dict(n=8, n_train=12, width=8, steps=20, multi_n=8, multi_k=3, multi_train=20, gd_steps=8,
-                      adam_steps=8, checkpoints=3, decomposition_queries=4, perplexity=5.0, k_max=3),
+    "two_peaks": dict(n=8, n_train=12, width=8, steps=20, multi_n=8, multi_k=3, multi_train=20, max_steps=8,
+                      checkpoints=3, decomposition_queries=4, perplexity=5.0, k_max=3),
     "vector_outputs": dict(n=15, width=8, time=1.0, lrs=(0.2, 0.1, 0.05), n_query=8, grid=12),
 }
 

@@ -1,5 +1,5 @@
 """Figures of the chapter "The two-peak task and its tangent kernel" (notebooks/two_peaks.md), drawn from
-the studies `experiments.two_peaks.two_peak` and `experiments.two_peaks.multi_peak`."""
+the studies `experiments.two_peaks.two_peak`, `experiments.two_peaks.multi_peak` and `experiments.two_peaks.sizes`."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pathkernel.experiments.two_peaks import multi_peak, two_peak
+from pathkernel.experiments.two_peaks import multi_peak, sizes, two_peak
 from pathkernel.plots._declare import figure
 from pathkernel.plots._style import PALETTE, style
 
 
 GROUP_MARKERS = ("<", "D", "o", ">")
+VERDICTS = {"adam": "Adam ahead (the paper's claim)", "gd": "GD ahead (the reverse)", "tie": "neither ahead"}
 
 
 @figure("fig-twopeaks-examples", two_peak)
@@ -78,14 +79,16 @@ def neighbours(result: two_peak.Result) -> Figure:
 
 @figure("fig-twopeaks-multipeak", multi_peak)
 def multipeak(result: multi_peak.Result) -> Figure:
-    """More than two peaks: training and unseen accuracy along full-batch GD and Adam."""
+    """More than two peaks: training and unseen accuracy along full-batch GD and Adam, each trained under the budget rule."""
     style()
     fig, axes = plt.subplots(1, 2, figsize=(10.0, 3.8), layout="constrained", sharey=True)
-    for ax, name, steps, train, unseen in zip(axes, ("full-batch gradient descent", "Adam"), result.multi_steps,
-                                              result.multi_train_accuracy, result.multi_unseen_accuracy):
+    for ax, name, lr, steps, train, unseen in zip(axes, ("full-batch gradient descent", "Adam"), result.lr,
+                                                  result.multi_steps, result.multi_train_accuracy,
+                                                  result.multi_unseen_accuracy):
         ax.plot(steps, train, "--", color=PALETTE[0], label="training set")
         ax.plot(steps, unseen, "-", color=PALETTE[2], label="unseen inputs")
-        ax.set_title(name, fontsize="medium")
+        ax.axhline(result.majority, color="0.5", lw=0.8, ls=":", label="majority class")
+        ax.set_title(f"{name}, lr {lr:g}", fontsize="medium")
         ax.set_xlabel("step")
         ax.legend(fontsize="small", loc="lower right")
     axes[0].set_ylabel("accuracy")
@@ -93,16 +96,73 @@ def multipeak(result: multi_peak.Result) -> Figure:
     return fig
 
 
+@figure("fig-twopeaks-sizes", sizes)
+def sizes_sweep(result: sizes.Result) -> Figure:
+    """Gradient descent against Adam over training-set sizes: unseen accuracy with its 95% interval over seeds, and the steps each used."""
+    style()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.0, 3.8), layout="constrained", sharex=True)
+    m = np.array(result.config.train_sizes)
+    for j, (name, marker) in enumerate(zip(("gradient descent", "Adam"), ("o", "s"))):
+        mean, low, high = result.unseen_interval[j].T
+        left.fill_between(m, low, high, color=PALETTE[j], alpha=0.25, lw=0)
+        left.plot(m, mean, marker + "-", color=PALETTE[j], label=f"{name}, unseen")
+        left.plot(m, result.train_interval[j, :, 0], marker + ":", color=PALETTE[j], ms=3, label=f"{name}, training")
+        steps = result.steps[j]
+        right.fill_between(m, steps.min(1), steps.max(1), color=PALETTE[j], alpha=0.25, lw=0)
+        right.plot(m, steps.mean(1), marker + "-", color=PALETTE[j], label=name)
+    left.axhline(result.majority, color="0.5", lw=0.8, ls="--", label="majority class")
+    left.set_ylabel("accuracy (mean, 95% interval)")
+    left.set_ylim(0.4, 1.02)
+    left.legend(fontsize="x-small", loc="lower right")
+    right.axhline(result.config.max_steps, color="0.5", lw=0.8, ls="--", label="cap")
+    right.set_yscale("log")
+    right.set_ylabel("steps used (mean, min-max)")
+    right.legend(fontsize="small")
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_xticks(m, labels=[str(v) for v in m])
+        ax.minorticks_off()
+        ax.set_xlabel("training inputs $m$")
+    return fig
+
+
 def table(result: multi_peak.Result) -> pd.io.formats.style.Styler:
-    """Per optimizer: final training and unseen accuracy, the exact and first-order residuals of
-    the decomposition and the gap between the per-sample contributions and the kernel part."""
+    """Per optimizer: the learning rate and steps of the budget rule, final training and unseen
+    accuracy, the exact and first-order residuals of the decomposition and the gap between the
+    per-sample contributions and the kernel part."""
     frame = pd.DataFrame({
         "optimizer": multi_peak.OPTIMIZERS,
+        "lr": result.lr,
+        "steps": result.steps,
         "training accuracy": result.multi_train_accuracy[:, -1],
         "unseen accuracy": result.multi_unseen_accuracy[:, -1],
         "max |residual|, exact": result.residual,
         "max |residual|, first order": result.residual_first_order,
         "max |sum_i per-sample - kernel part|": result.per_sample_gap,
     })
-    return frame.style.hide(axis="index").format({"training accuracy": "{:.1%}", "unseen accuracy": "{:.1%}"}).format(
+    return frame.style.hide(axis="index").format({"lr": "{:g}", "training accuracy": "{:.1%}",
+                                                  "unseen accuracy": "{:.1%}"}).format(
         "{:.1e}", subset=["max |residual|, exact", "max |residual|, first order", "max |sum_i per-sample - kernel part|"])
+
+
+def sizes_table(result: sizes.Result) -> pd.DataFrame:
+    """Per training size and optimizer, over the seeds: unseen accuracy (mean [95% interval] and
+    min-max), mean training accuracy, steps used (min-max), runs that hit the cap, learning rates
+    kept; and Adam's minus gradient descent's unseen accuracy (mean [95% interval]) with the verdict."""
+    rows = []
+    verdicts = sizes.verdicts(result)
+    for i, m in enumerate(result.config.train_sizes):
+        for j, name in enumerate(sizes.OPTIMIZERS):
+            unseen, (mean, low, high) = result.unseen_accuracy[j, i], result.unseen_interval[j, i]
+            rows.append({
+                "m": m, "optimizer": name,
+                "unseen accuracy [95%]": f"{mean:.1%} [{low:.1%}, {high:.1%}]",
+                "unseen min-max": f"{unseen.min():.1%}-{unseen.max():.1%}",
+                "training accuracy": f"{result.train_interval[j, i, 0]:.1%}",
+                "steps": f"{result.steps[j, i].min()}-{result.steps[j, i].max()}",
+                "capped": f"{int((~result.reached[j, i]).sum())}/{len(result.seeds)}",
+                "lr": ", ".join(f"{lr:g}" for lr in sorted(set(result.lr[j, i].tolist()), reverse=True)),
+                "Adam - GD [95%]": "{:+.1%} [{:+.1%}, {:+.1%}]".format(*result.gap_interval[i]) if j else "",
+                "verdict": VERDICTS[verdicts[i]] if j else "",
+            })
+    return pd.DataFrame(rows).set_index(["m", "optimizer"])

@@ -3,13 +3,16 @@
 * `two_peak`: the two-peak task, its network, the t-SNE map of its tangent features and the
   nearest neighbours under the normalized tangent kernel and the Euclidean distance
   (figures fig-twopeaks-examples, -tsne, -neighbours);
-* `multi_peak`: more than two peaks, full-batch gradient descent against Adam, and the exact
-  decomposition of both paths (fig-twopeaks-multipeak).
+* `multi_peak`: more than two peaks, full-batch gradient descent against Adam under one budget
+  rule at one size and seed, and the exact decomposition of both paths (fig-twopeaks-multipeak);
+* `sizes`: the same comparison over training-set sizes and seeds (fig-twopeaks-sizes);
+* `budget`: the budget rule both optimizers are trained under, and intervals over seeds.
 
 This package keeps the old entry points of ``pathkernel.experiments.two_peaks`` working: the
 combined `Config` (every field of both studies, `quick()` / `paper()` / `from_scale()`),
 ``run(config, seed=0, *, device="cpu")`` running both studies, and a `Result` whose old field
-names still read (forwarded to the two study results); the helpers are re-exported.
+names still read (forwarded to the two study results); the helpers are re-exported. The sweep
+`sizes` is a study of its own, outside the combined entry points.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from typing import Any
 import torch
 
 from pathkernel.experiments import Presets, check_device
-from pathkernel.experiments.two_peaks import multi_peak, two_peak
-from pathkernel.experiments.two_peaks.multi_peak import OPTIMIZERS
+from pathkernel.experiments.two_peaks import budget, multi_peak, sizes, two_peak
+from pathkernel.experiments.two_peaks.budget import OPTIMIZERS
 from pathkernel.experiments.two_peaks.two_peak import (
     GROUPS,
     accuracy,
@@ -31,7 +34,7 @@ from pathkernel.experiments.two_peaks.two_peak import (
     shared_peaks,
 )
 
-__all__ = ["Config", "Result", "run", "multi_peak", "two_peak", "GROUPS", "OPTIMIZERS", "accuracy",
+__all__ = ["Config", "Result", "run", "budget", "multi_peak", "sizes", "two_peak", "GROUPS", "OPTIMIZERS", "accuracy",
            "neighbour_scores", "neighbours_without_self", "peak_groups", "shared_peaks"]
 
 
@@ -46,18 +49,17 @@ class Config(Presets):
     width: int
     steps: int
     multi_train: int
-    gd_steps: int
-    adam_steps: int
     n: int = 32
     depth: int = 3
     activation: str = "gelu"
     lr: float = 0.5
     perplexity: float = 30.0
     k_max: int = 10
-    multi_n: int = 16
+    multi_n: int = 12
     multi_k: int = 4
-    gd_lr: float = 0.5
-    adam_lr: float = 0.003
+    lrs: tuple[float, ...] = (1.0, 0.1, 0.01, 0.001)
+    target_loss: float = 0.01
+    max_steps: int = 2000
     checkpoints: int = 26
     decomposition_queries: int = 20
 

@@ -19,6 +19,7 @@ were lost: n = 32 by default.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -55,6 +56,18 @@ class Config(Presets):
     lr: float = 0.5
     perplexity: float = 30.0
     k_max: int = 10
+
+    sources: ClassVar[dict[str, str]] = {
+        "n_train": "ours: the number of training inputs of §6.3 was lost in our copy; 250 of the 496 inputs",
+        "width": "ours: the width of §5.1 was lost in our copy; 64",
+        "steps": "ours: the iteration count of §6.3 was lost in our copy",
+        "n": "ours: the length n of §6.3 was lost in our copy; 32",
+        "depth": "Courtois et al. §5.1: the 3-layer network, reused in §6.3",
+        "activation": "Courtois et al. §5.1: GELU",
+        "lr": "ours: §6.3 says a constant learning rate, its value was lost in our copy",
+        "perplexity": "ours: scikit-learn's default t-SNE perplexity; the paper gives none",
+        "k_max": "ours: neighbours counted; §6.3 looks at the closest points only",
+    }
 
     def __post_init__(self) -> None:
         integer("n", self.n, 4)
