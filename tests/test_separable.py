@@ -138,7 +138,7 @@ def test_anisotropy_table(result):
     assert frame["neighbours"].tolist()[0] == "Euclidean" and len(frame) == 4
     assert frame["all probes"].tolist()[-1] == sp.geometric_mean(result.probe_anisotropy[-1])
     near = sp.near_boundary(result)
-    assert frame[f"|<u, q>| < {TINY.band:g}"].tolist()[0] == sp.geometric_mean(result.euclidean_anisotropy[near])
+    assert frame[f"|u·q| < {TINY.band:g}"].tolist()[0] == sp.geometric_mean(result.euclidean_anisotropy[near])
 
 
 def test_registered_figures_build_byte_identical(tmp_path):

@@ -1,4 +1,4 @@
-"""Figures of the chapter "Diffusion models and GANs as path-kernel machines" (notebooks/generative.md),
+"""Figures of the chapter "Diffusion models and GANs in path-kernel form" (notebooks/generative.md),
 drawn from `experiments.generative.ddpm` and `experiments.generative.gan`."""
 
 from __future__ import annotations

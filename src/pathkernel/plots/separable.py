@@ -117,7 +117,7 @@ def snapshots(result: separable.Result) -> Figure:
     steps = result.checkpoint_steps
     top.plot(steps, result.homogeneity_curve, "o-", color=PALETTE[0], label="NTK, all probes")
     top.plot(steps, result.band_homogeneity_curve, "s-", color=PALETTE[3],
-             label=f"NTK, probes with |<u, q>| < {result.config.band:g}")
+             label=f"NTK, probes with $|\\langle u, q\\rangle| < {result.config.band:g}$")
     top.axhline(result.euclidean_homogeneity.mean(), color=PALETTE[0], ls="--", lw=1, label="Euclidean, all")
     top.axhline(result.euclidean_band_homogeneity, color=PALETTE[3], ls="--", lw=1, label="Euclidean, near")
     top.plot(steps, result.accuracy_curve, "^-", color="0.4", label="training accuracy")
@@ -176,6 +176,6 @@ def anisotropy_table(result: separable.Result) -> pd.io.formats.style.Styler:
     return pd.DataFrame({
         "neighbours": ["Euclidean", "NTK, initialization", "NTK, mid-training", "NTK, end"],
         "all probes": [separable.geometric_mean(a) for a in sets],
-        f"|<u, q>| < {band:g}": [separable.geometric_mean(a[near]) for a in sets],
-        f"|<u, q>| >= {band:g}": [separable.geometric_mean(a[~near]) for a in sets],
+        f"|u·q| < {band:g}": [separable.geometric_mean(a[near]) for a in sets],
+        f"|u·q| ≥ {band:g}": [separable.geometric_mean(a[~near]) for a in sets],
     }).style.hide(axis="index").format(precision=2).set_caption("geometric mean of the anisotropy")

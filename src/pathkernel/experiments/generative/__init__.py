@@ -1,4 +1,4 @@
-"""Chapter "Diffusion models and GANs as path-kernel machines, decomposed exactly" (after Guo, He &
+"""Chapter "Diffusion models and GANs in path-kernel form, decomposed exactly" (after Guo, He &
 Morel's reading; the experiments are ours).
 
 * `ddpm`: a tiny DDPM on a 2D mixture, recorded with its per-step draws (`pk.Recorder.step(...,
