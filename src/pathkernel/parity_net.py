@@ -35,6 +35,36 @@ from pathkernel.data.planar1d import check_sequences
 from pathkernel.validation import integer
 
 
+def check_arguments(n: int, exact: bool, seed: int, kernel_size: int, width: int, min_width: int, extra_convs: int,
+                    dtype: torch.dtype) -> None:
+    """The constructor arguments of a parity network (`ParityNet`, `PrefixParityNet`), checked before
+    any layer is built: TypeError or ValueError naming the bad value."""
+    if not isinstance(exact, bool):
+        raise TypeError(f"exact={exact!r} must be True (hand-set weights) or False (random init)")
+    integer("seed", seed, low=0)
+    integer("n", n, 2)
+    if n & (n - 1):
+        raise ValueError(f"n={n} must be a power of two (2, 4, 8, ...)")
+    integer("kernel_size", kernel_size, 2)
+    integer("width", width, min_width)
+    integer("extra_convs", extra_convs, 0)
+    if dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"dtype={dtype}; expected torch.float32 or torch.float64")
+
+
+def check_input(x: torch.Tensor, n: int, dtype: torch.dtype, network: str) -> None:
+    """A parity network's input, checked statically (shape and dtype, safe under torch.func): x (batch, n)
+    of the network's dtype; TypeError or ValueError naming the bad value."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor (batch, {n}); got {type(x).__name__}")
+    if x.dim() != 2 or x.shape[1] != n:
+        raise ValueError(f"x has shape {tuple(x.shape)}; expected (batch, {n})")
+    if x.dtype != dtype:
+        hint = f" or build {network}(..., dtype={x.dtype})" if x.dtype in (torch.float32, torch.float64) else ""
+        raise TypeError(f"x has dtype {x.dtype}; expected the model's dtype {dtype}: pass x.to({dtype}) "
+                        f"(0/1 values convert exactly){hint}")
+
+
 def _block(first: nn.Module, width: int, extra_convs: int, last: nn.Module) -> nn.Sequential:
     layers: list[nn.Module] = [first, nn.ReLU()]
     for _ in range(extra_convs):
@@ -82,17 +112,7 @@ class ParityNet(nn.Module):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
-        if not isinstance(exact, bool):
-            raise TypeError(f"exact={exact!r} must be True (hand-set weights) or False (random init)")
-        integer("seed", seed, low=0)
-        integer("n", n, 2)
-        if n & (n - 1):
-            raise ValueError(f"n={n} must be a power of two (2, 4, 8, ...)")
-        integer("kernel_size", kernel_size, 2)
-        integer("width", width, 3)
-        integer("extra_convs", extra_convs, 0)
-        if dtype not in (torch.float32, torch.float64):
-            raise TypeError(f"dtype={dtype}; expected torch.float32 or torch.float64")
+        check_arguments(n, exact, seed, kernel_size, width, 3, extra_convs, dtype)
         self.n, self.levels, self.kernel_size = n, int(math.log2(n)), kernel_size
         self.width, self.extra_convs = width, extra_convs
         with torch.random.fork_rng(devices=[]):
@@ -158,15 +178,7 @@ class ParityNet(nn.Module):
         Checks shape and dtype only (static, so safe under torch.func); see `parity` for a
         check of the values.
         """
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be a torch.Tensor (batch, {self.n}); got {type(x).__name__}")
-        if x.dim() != 2 or x.shape[1] != self.n:
-            raise ValueError(f"x has shape {tuple(x.shape)}; expected (batch, {self.n})")
-        expected = self.dtype
-        if x.dtype != expected:
-            hint = f" or build ParityNet(..., dtype={x.dtype})" if x.dtype in (torch.float32, torch.float64) else ""
-            raise TypeError(f"x has dtype {x.dtype}; expected the model's dtype {expected}: pass x.to({expected}) "
-                            f"(0/1 values convert exactly){hint}")
+        check_input(x, self.n, self.dtype, type(self).__name__)
         h = x[:, None, :]
         skips = []
         for block in self.encoder:

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from pathkernel.data.planar1d import check_sequences
-from pathkernel.validation import integer
+from pathkernel.parity_net import check_arguments, check_input
 
 
 def prefixes(x: torch.Tensor) -> torch.Tensor:
@@ -70,17 +70,7 @@ class PrefixParityNet(nn.Module):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
-        if not isinstance(exact, bool):
-            raise TypeError(f"exact={exact!r} must be True (hand-set weights) or False (random init)")
-        integer("seed", seed, low=0)
-        integer("n", n, 2)
-        if n & (n - 1):
-            raise ValueError(f"n={n} must be a power of two (2, 4, 8, ...)")
-        integer("kernel_size", kernel_size, 2)
-        integer("width", width, 2)
-        integer("extra_convs", extra_convs, 0)
-        if dtype not in (torch.float32, torch.float64):
-            raise TypeError(f"dtype={dtype}; expected torch.float32 or torch.float64")
+        check_arguments(n, exact, seed, kernel_size, width, 2, extra_convs, dtype)
         self.n, self.levels, self.kernel_size = n, int(math.log2(n)), kernel_size
         self.width, self.extra_convs = width, extra_convs
         with torch.random.fork_rng(devices=[]):
@@ -131,10 +121,5 @@ class PrefixParityNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (batch, n) -> (batch, n): y_j = F^(p)(P_j(x)), Eq. (10) of 0/1 inputs with w*."""
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be a torch.Tensor (batch, {self.n}); got {type(x).__name__}")
-        if x.dim() != 2 or x.shape[1] != self.n:
-            raise ValueError(f"x has shape {tuple(x.shape)}; expected (batch, {self.n})")
-        if x.dtype != self.dtype:
-            raise TypeError(f"x has dtype {x.dtype}; expected the model's dtype {self.dtype}: pass x.to({self.dtype})")
+        check_input(x, self.n, self.dtype, type(self).__name__)
         return self.encode(prefixes(x).reshape(-1, self.n)).reshape(x.shape)
