@@ -22,13 +22,13 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from scipy import stats
 
 from pathkernel.data import halfspace
 from pathkernel.experiments import Presets, check_device
 from pathkernel.experiments.ball_sphere import box_grid
 from pathkernel.experiments.separable import anisotropy, frame
 from pathkernel.experiments.separable import Config as SeparableConfig
+from pathkernel.experiments.statistics import mean_interval
 from pathkernel.models import MLP
 from pathkernel.neighbours import euclidean_neighbours, kernel_neighbours
 from pathkernel.training import train
@@ -71,17 +71,14 @@ def seed_summary(profiles: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray
     """Mean over seeds of `profiles` (S, B), S >= 2, and its two-sided Student-t interval.
 
     mean_b = (1/S) sum_s profiles[s, b]; half width t_{(1+level)/2, S-1} * std_b / sqrt(S)
-    (std with ddof = 1). Returns (mean, low, high), each (B,).
+    (std with ddof = 1; `statistics.mean_interval`). Returns (mean, low, high), each (B,).
     """
     profiles = np.asarray(profiles, dtype=np.float64)
     if profiles.ndim != 2 or profiles.shape[0] < 2:
         raise ValueError(f"profiles of shape {profiles.shape}: expected (seeds, bins) with at least 2 seeds")
     if not 0 < level < 1:
         raise ValueError(f"level={level!r} must lie in (0, 1)")
-    seeds = profiles.shape[0]
-    mean = profiles.mean(axis=0)
-    half = stats.t.ppf(0.5 + level / 2, seeds - 1) * profiles.std(axis=0, ddof=1) / np.sqrt(seeds)
-    return mean, mean - half, mean + half
+    return mean_interval(profiles, level, axis=0)
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats
 import torch
 from torch import nn
 from torch.func import grad_and_value, vmap
 
 from pathkernel.determinism import fixed_threads
+from pathkernel.experiments.statistics import mean_interval
 from pathkernel.functional import flat_function
 from pathkernel.training import TrainingDivergedError
 from pathkernel.validation import finite_number, integer
@@ -159,15 +159,6 @@ def interval(values: np.ndarray, level: float = LEVEL, *, low: float = 0.0, high
 
     values (..., s) with s >= 2 -> (..., 3): mean, mean - h, mean + h with
     h = t_{(1 + level)/2, s-1} * std(values, ddof=1) / sqrt(s), each clipped to [low, high]
-    (the range of an accuracy by default).
+    (the range of an accuracy by default); `statistics.mean_interval`.
     """
-    values = np.asarray(values, dtype=float)
-    if values.ndim == 0 or values.shape[-1] < 2:
-        raise ValueError(f"values of shape {values.shape} need at least 2 samples on the last axis")
-    if not np.all(np.isfinite(values)):
-        raise ValueError("values must be finite")
-    finite_number("level", level, 0, 1, open_low=True, open_high=True)
-    s = values.shape[-1]
-    mean = values.mean(-1)
-    half = scipy.stats.t.ppf((1 + level) / 2, s - 1) * values.std(-1, ddof=1) / math.sqrt(s)
-    return np.clip(np.stack([mean, mean - half, mean + half], -1), low, high)
+    return np.clip(np.stack(mean_interval(values, level), -1), low, high)
