@@ -25,6 +25,7 @@ import torch
 from pathkernel.decomposition import domingos
 from pathkernel.experiments import Presets, check_device
 from pathkernel.experiments.null_space.tasks import task
+from pathkernel.functional import flat_function
 from pathkernel.kernels import integral_operator, tangent_kernel, unreachable_energy
 from pathkernel.models import MLP
 from pathkernel.training import train
@@ -119,13 +120,15 @@ def one_task(config: Config, name: str, seed: int, device: torch.device) -> dict
     with torch.no_grad():
         todo = target - model(sample)[:, 0]
     path = train(model, sample[indices], target[indices, None], lr=config.lr, steps=config.steps)
+    network = flat_function(model)
     path_kernel, test, fit, unreachable = torch.zeros_like(initial_kernel), [], [], []
     stride = config.kernel_stride
     for k in range(0, config.steps, stride):
         path_kernel += path.lrs[k:k + stride].sum() * tangent_kernel(model, sample, params=path.params[k])
         if k + stride in config.checkpoints:
             current = tangent_kernel(model, sample, params=path.params[k + stride])
-            prediction = torch.func.functional_call(model, _unflatten(model, path.params[k + stride]), (sample,))[:, 0]
+            with torch.no_grad():
+                prediction = network(path.params[k + stride], sample)[:, 0]
             test.append(float(((prediction - target) ** 2).mean()))
             fit.append(float(((prediction - target)[indices] ** 2).mean()))
             unreachable.append([unreachable_energy(kernel[:, indices], todo) for kernel in (initial_kernel, current, path_kernel)])
@@ -139,15 +142,6 @@ def one_task(config: Config, name: str, seed: int, device: torch.device) -> dict
             "exact_unreachable": np.asarray(exact_unreachable), "exact_residual": np.asarray(exact_residual),
             "energy": np.asarray(float((todo ** 2).mean())),
             "outside": torch.stack(outside).cpu().numpy(), "n_train": np.asarray(len(indices))}
-
-
-def _unflatten(model: torch.nn.Module, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The model's named parameters taken from the flat vector (parameters_to_vector order)."""
-    out, start = {}, 0
-    for name, parameter in model.named_parameters():
-        out[name] = flat[start:start + parameter.numel()].view_as(parameter)
-        start += parameter.numel()
-    return out
 
 
 def numbers(result: Result) -> dict[str, str | int]:
