@@ -9,6 +9,8 @@ The reference is a naive per-step autograd loop: for every step k and every draw
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pathkernel as pk
 from pathkernel.recording import RecordingError
@@ -164,3 +166,34 @@ def test_a_gan_generator_decomposes_over_its_latent_draws_with_the_discriminator
         expected[:, k * BATCH : (k + 1) * BATCH] = -LR * torch.einsum("mcp,bdp,bd->mbc", jq, jz, lprime)
     assert torch.allclose(dec.per_sample, expected, rtol=1e-9, atol=1e-13)
     assert (dec.per_sample.sum(dim=1) - (dec.prediction - dec.initial)).abs().max() < 1e-13
+
+
+@settings(max_examples=12)
+@given(optimizer=st.sampled_from(["sgd", "momentum", "adam"]), steps=st.integers(1, 4), batch=st.integers(1, 5),
+       seed=st.integers(0, 2**16))
+def test_any_draw_schedule_decomposes_exactly_and_per_example_sums_per_draw(optimizer, steps, batch, seed):
+    """Random optimizers, step counts and batches (examples drawn with repetition, fresh inputs and
+    targets): the per-example terms add up to the change of the output (residual at round-off) and
+    equal the per-draw terms summed by owner."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(N, 3, generator=g, dtype=torch.float64)
+    model = pk.MLP(3, 6, 2, out_dim=1, activation="tanh", seed=seed % 7, dtype=torch.float64)
+    opt = {"sgd": lambda p: torch.optim.SGD(p, lr=0.1), "momentum": lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9),
+           "adam": lambda p: torch.optim.Adam(p, lr=0.01)}[optimizer](model.parameters())
+    rec = pk.Recorder(model, opt, x, torch.zeros(N, 1, dtype=torch.float64), loss="mse", storage="memory")
+    owners = []
+    for _ in range(steps):
+        index = torch.randint(0, N, (batch,), generator=g)
+        inputs = x[index] + torch.randn(batch, 3, generator=g, dtype=torch.float64)
+        targets = torch.randn(batch, 1, generator=g, dtype=torch.float64)
+        opt.zero_grad()
+        (0.5 * ((model(inputs) - targets) ** 2).sum(dim=1).mean()).backward()
+        opt.step()
+        rec.step(index, inputs=inputs, targets=targets)
+        owners.append(index)
+    queries = torch.randn(3, 3, generator=g, dtype=torch.float64)
+    dec = pk.domingos(rec.path, queries, exact=True, per_sample=True)
+    assert dec.residual.abs().max() < 1e-10 and dec.additivity_error < 1e-10
+    per_draw = pk.domingos(rec.draw_path, queries, exact=True, per_sample=True).per_sample
+    summed = torch.zeros_like(dec.per_sample).index_add_(1, torch.cat(owners), per_draw)
+    torch.testing.assert_close(dec.per_sample, summed, rtol=1e-10, atol=1e-14)
