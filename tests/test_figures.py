@@ -75,7 +75,7 @@ def test_cli_rejects_bad_arguments_before_running(case, tmp_path, monkeypatch, c
     expected = {
         "file": f"--out '{afile}' is an existing file, not a folder",
         "under-file": f"--out '{afile / 'sub'}' cannot be used as the output folder: Not a directory",
-        "scale-env": "PATHKERNEL_SCALE='huge'; expected one of ('quick', 'paper')",
+        "scale-env": "PATHKERNEL_SCALE='huge'; expected one of ('quick', 'paper', 'large')",
         "second-id": "unknown figure 'fig-nope'",
     }[case]
     if case == "file":
@@ -144,7 +144,7 @@ def test_bad_scale_environment_is_one_line_exit_2(tmp_path):
                            "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
-    assert "PATHKERNEL_SCALE='huge'; expected one of ('quick', 'paper')" in done.stderr
+    assert "PATHKERNEL_SCALE='huge'; expected one of ('quick', 'paper', 'large')" in done.stderr
     assert not (tmp_path / "out").exists()
 
 

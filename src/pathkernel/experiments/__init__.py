@@ -15,13 +15,18 @@ from typing import Any, ClassVar
 
 import torch
 
-SCALES = ("quick", "paper")
+SCALES = ("quick", "paper", "large")
 #: device types the figure command accepts (`check_device(..., types=DEVICES)`)
 DEVICES = ("cpu", "cuda")
 
 
 class Presets:
-    """Mixin for a Config dataclass with `quick()` and `paper()` classmethods.
+    """Mixin for a Config dataclass with `quick()` and `paper()` classmethods, and `large()`.
+
+    `large()` is the largest preset that ran on our machines, the one the book renders from the
+    results store beside the quick one: the paper preset itself where it runs on a CPU (the
+    default), a smaller stated one (``scale="large"``) where it does not, e.g. the U-Net's 128²
+    images, which need a GPU. `large_reason` says why a study has a separate one.
 
     `sources` says, for every field but ``scale``, where the `paper()` value comes from:
     quoted from a paper ("S1 §6.1.2: 10 images per class") or our choice ("ours: the
@@ -30,6 +35,7 @@ class Presets:
     """
 
     sources: ClassVar[dict[str, str]] = {}
+    large_reason: ClassVar[str] = ""
 
     @classmethod
     def from_scale(cls, scale: str | None = None):
@@ -37,11 +43,18 @@ class Presets:
         scale = scale or current_scale()
         if scale not in SCALES:
             raise ValueError(f"scale={scale!r}; expected one of {SCALES}")
-        return cls.paper() if scale == "paper" else cls.quick()
+        return {"quick": cls.quick, "paper": cls.paper, "large": cls.large}[scale]()
+
+    @classmethod
+    def large(cls):
+        """The largest preset that ran (the default: `paper()`); a study whose paper preset needs
+        more than a CPU overrides it with ``scale="large"`` and says why in `large_reason`."""
+        return cls.paper()
 
     @classmethod
     def preset_rows(cls) -> list[tuple[str, Any, Any, str]]:
-        """(field, quick value, paper value, source) for every field but ``scale``, in field order.
+        """(field, quick value, paper value, source) for every field but ``scale``, in field order
+        (`pathkernel.book.presets` adds the large preset's values where `has_large`).
 
         Raises ValueError naming the fields that have no source, or the sources that name no field.
         """
@@ -55,6 +68,11 @@ class Presets:
                              + (f"{unknown} are not fields" if unknown else ""))
         quick, paper = cls.quick(), cls.paper()
         return [(name, getattr(quick, name), getattr(paper, name), cls.sources[name]) for name in names]
+
+    @classmethod
+    def has_large(cls) -> bool:
+        """Whether the study has a separate large preset (``large().scale == "large"``)."""
+        return cls.large().scale == "large"
 
 
 def current_scale() -> str:
