@@ -35,10 +35,16 @@ def tiny_preset(monkeypatch):
 
 def test_show_glues_the_declared_figure_under_its_id(glued, tiny_preset):
     book.show("fig-linear-residual")
-    assert list(glued) == ["fig-linear-residual"] and isinstance(glued["fig-linear-residual"], Figure)
+    assert list(glued) == ["fig-linear-residual", "stored-fig-linear-residual", "stored-fig-linear-residual-note"]
+    assert isinstance(glued["fig-linear-residual"], Figure) and isinstance(glued["stored-fig-linear-residual"], Figure)
     expected, _ = figures.draw("fig-linear-residual")
     assert [list(line.get_ydata()) for line in glued["fig-linear-residual"].axes[0].lines] == \
         [list(line.get_ydata()) for line in expected.axes[0].lines]
+    # the second figure is the stored paper run's, drawn by the same function from the stored result
+    stored, _ = figures.draw("fig-linear-residual", scale="paper")
+    assert [list(line.get_ydata()) for line in glued["stored-fig-linear-residual"].axes[0].lines] == \
+        [list(line.get_ydata()) for line in stored.axes[0].lines]
+    assert "**paper** preset" in glued["stored-fig-linear-residual-note"].data
     plt.close("all")
     with pytest.raises(KeyError, match="unknown figure 'fig-nope'"):
         book.show("fig-nope")

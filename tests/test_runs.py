@@ -34,7 +34,9 @@ def test_result_reads_the_scale(monkeypatch):
     monkeypatch.setattr(linear_regression, "run", lambda config, seed=0, *, device="cpu": seen.append(config) or config)
     runs.clear()
     monkeypatch.setenv("PATHKERNEL_SCALE", "paper")
-    assert runs.result(linear_regression) == linear_regression.Config.paper()
+    assert runs.result(linear_regression, recompute=True) == linear_regression.Config.paper()
+    monkeypatch.setenv("PATHKERNEL_SCALE", "large")
+    assert runs.result(linear_regression, recompute=True) == linear_regression.Config.paper()  # large is paper here
     assert runs.result(linear_regression, scale="quick") == linear_regression.Config.quick()
     runs.clear()
 

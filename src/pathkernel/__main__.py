@@ -1,5 +1,6 @@
-"""Command line: ``python -m pathkernel figures list``, ``... figures build ID`` and
-``... run EXPERIMENT [--scale] [--seeds 0-9] [--device] [--scheduler local|ADDRESS] [--store DIR]``.
+"""Command line: ``python -m pathkernel figures list``, ``... figures build ID [--scale] [--store] [--recompute]``,
+``... run EXPERIMENT [--scale] [--seeds 0-9] [--device] [--scheduler local|ADDRESS] [--store DIR]`` and
+``... store status`` (the entries the book renders from the committed results store).
 
 Every argument is checked before any experiment runs: an unknown figure ID, a negative
 ``--seed``, a bad ``PATHKERNEL_SCALE``, a ``--device`` that is not cpu or cuda (or cuda on a
@@ -46,6 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--device", default="cpu",
                        help="where the experiments compute: cpu (default), cuda or cuda:N; "
                             "the figures are drawn from CPU arrays either way")
+    build.add_argument("--store", default=None,
+                       help="results store a paper or large figure is read from (default: the book's, results/)")
+    build.add_argument("--recompute", action="store_true",
+                       help="run a paper or large study here instead of reading it from the store")
+    store = commands.add_parser("store", help="the book's stored paper-scale results")
+    store.add_argument("action", choices=("status",),
+                       help="status: every entry the book renders, current or not, and the command that refreshes it")
+    store.add_argument("--store", default=None, help="the store folder (default: the book's, results/)")
     run = commands.add_parser("run", help="run an experiment's seeds into a results store (resumable)")
     run.add_argument("experiment", help="a study of pathkernel.experiments, e.g. linear_regression or stochastic.residual")
     run.add_argument("--scale", choices=SCALES, default=None, help="default: $PATHKERNEL_SCALE or quick")
@@ -58,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.group == "run":
         return _run(args)
+    if args.group == "store":
+        return _store_status(args)
     from pathkernel import figures
 
     if args.action == "list":
@@ -83,10 +94,41 @@ def main(argv: list[str] | None = None) -> int:
         figures.output_folder(args.out)
     except (OSError, ValueError) as error:
         return _fail(str(error).replace("out=", "--out ", 1))
+    if scale != "quick" and not args.recompute:
+        from pathkernel import runs
+        from pathkernel.runs import committed
+
+        for figure_id in ids:
+            spec = figures.spec(figure_id)
+            config = figures.experiment_module(spec).Config.from_scale(scale)
+            seed = spec.seed if args.seed is None else args.seed
+            where = args.store or committed.default_store()
+            if where is None or runs.store.Store(where).status(spec.experiment, config, seed) != "finished":
+                return _fail(f"{figure_id}: no current stored result of {runs.study_name(spec.experiment)} at scale "
+                             f"{config.scale!r}, seed {seed} in {where}; compute it with `"
+                             f"{committed.refresh_command(runs.study_name(spec.experiment), config.scale, seed, args.store or 'results')}`"
+                             f" or pass --recompute")
     for figure_id in ids:
-        record = figures.build(figure_id, scale=scale, seed=args.seed, out=args.out, device=device)
+        record = figures.build(figure_id, scale=scale, seed=args.seed, out=args.out, device=device, store=args.store,
+                               recompute=args.recompute)
         print(f"{figure_id}: {args.out}/{figure_id}.png .pdf .json (scale {record['scale']}, "
               f"device {record['device']}, sha256 {record['result_sha256'][:12]})")
+    return 0
+
+
+def _store_status(args: argparse.Namespace) -> int:
+    """``store status``: one line per entry the book renders, with the refresh command where it is not current."""
+    from pathkernel.runs import committed
+
+    where = args.store or committed.default_store()
+    listed = committed.stale_list(where) if where is not None else {}
+    for entry in committed.needed():
+        state = committed.status(entry, where)
+        reason = listed.get((entry.study, entry.scale, entry.seed))
+        line = f"{entry.study:<36} {entry.scale:<6} seed {entry.seed}  {state}"
+        if state != "finished":
+            line += f"  ({'listed: ' + reason if reason else 'refresh: ' + committed.refresh_command(entry.study, entry.scale, entry.seed, args.store or 'results')})"
+        print(line)
     return 0
 
 

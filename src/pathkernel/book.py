@@ -8,7 +8,8 @@
 ``python -m pathkernel figures build``) and glues it under its ID for the chapter's
 ``{glue:figure}``; `glue_numbers` glues every entry of ``study.numbers(result)`` for the
 prose's ``{glue:text}`` roles; `presets` is the table of the studies' quick and paper
-values with where each paper value comes from (``Config.sources``). `show` and `glue_numbers` run each study once per process and take the scale
+values with where each paper value comes from (``Config.sources``), and of the results the papers
+report against ours at the quick and the stored scale (`pathkernel.paper_values`). `show` and `glue_numbers` run each study once per process and take the scale
 (default ``PATHKERNEL_SCALE``).
 """
 
@@ -19,8 +20,12 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.figure import Figure
 
 from pathkernel import figures, runs
+from pathkernel.paper_values import PAPER_VALUES
+from pathkernel.plots import _style as style
+from pathkernel.runs import committed
 
 
 def _glue(name: str, value: Any) -> None:
@@ -29,12 +34,59 @@ def _glue(name: str, value: Any) -> None:
     glue(name, value, display=False)
 
 
+def _glue_markdown(name: str, text: str) -> None:
+    from IPython.display import Markdown  # with myst_nb, where a notebook runs
+
+    _glue(name, Markdown(text))
+
+
 def show(figure_id: str, *, scale: str | None = None, seed: int | None = None) -> None:
-    """Draw figure `figure_id` (`figures.draw`) and glue it under its ID; nothing is displayed
-    in the cell (the chapter's ``{glue:figure}`` directive shows it with its caption)."""
+    """Draw figure `figure_id` (`figures.draw`) and glue it under its ID, and the same figure from
+    the stored run of its study's `large` preset under ``stored-<ID>`` with the caption note
+    ``stored-<ID>-note`` (`stored_note`: the scale, where and when it ran, its provenance; or the
+    command that computes it when the store has no current entry, drawn as a placeholder).
+    Nothing is displayed in the cell: the chapter's ``{glue:figure}`` directives show them."""
     fig, _ = figures.draw(figure_id, scale=scale, seed=seed)
     _glue(figure_id, fig)
     plt.close(fig)
+    stored_fig, note = stored_figure(figure_id, seed=seed)
+    _glue(f"stored-{figure_id}", stored_fig)
+    _glue_markdown(f"stored-{figure_id}-note", note)
+    plt.close(stored_fig)
+
+
+def stored_figure(figure_id: str, *, seed: int | None = None) -> tuple[Figure, str]:
+    """Figure `figure_id` drawn from the committed store's entry of its study's `large` preset, and
+    its caption note (Markdown); a placeholder figure naming the refresh command when the entry is
+    missing, or stale and not on the stale-list."""
+    spec = figures.spec(figure_id)
+    entry = committed.Needed(runs.study_name(spec.experiment), figures.experiment_module(spec).Config.large(),
+                             spec.seed if seed is None else seed)
+    loaded = committed.load(entry)
+    if loaded is None:
+        command = committed.refresh_command(entry.study, entry.scale, entry.seed)
+        return style.placeholder(f"No current stored run of {entry.study} at the {entry.scale} scale.\n"
+                                 f"{command}"), f"not in the results store; `{command}` computes it."
+    result, record, state = loaded
+    return spec.draw(result), stored_note(entry, record, state)
+
+
+def stored_note(entry: committed.Needed, record: dict[str, Any], state: str) -> str:
+    """The caption note of a stored figure: which preset, why (for a separate large preset), the
+    machine, device, commit and wall time of its run, a link to its provenance record, and "stale"
+    with the stale-list's reason when the study's source changed since."""
+    config_class = type(entry.config)
+    scale = f"**{entry.scale}** preset" + (f" ({config_class.large_reason})" if config_class.has_large() else "")
+    machine = record["machine"]
+    device = record.get("device_name", record["device"])
+    where = "the CPU" if device == "cpu" else device
+    ran = (f"run on {where} of a {machine['cpus']}-core {machine['platform'].split('-')[0]} machine in "
+           f"{record['run']['wall_s']:.0f} s at commit `{(record['git_commit'] or 'unknown')[:10]}`")
+    note = f"the {scale}, {ran}; [provenance record]({committed.provenance_url(entry)})"
+    if state == "stale":
+        reason = committed.stale_list()[(entry.study, entry.scale, entry.seed)]
+        note += f". **Stale**: the study's code changed since this run ({reason})"
+    return note
 
 
 def numbers(*studies: str | ModuleType, scale: str | None = None, seed: int = 0) -> dict[str, Any]:
@@ -69,16 +121,53 @@ def _cell(value: Any, nested: bool = False) -> str:
 
 
 def presets(*studies: str | ModuleType) -> pd.DataFrame:
-    """The preset table of `studies`: one row per Config field (``Presets.preset_rows``) with its
-    quick and paper values and where the paper value comes from; a ``study`` column when there are
-    several studies. Raises ValueError when a study's Config does not say the source of a field."""
+    """The preset and results table of `studies`.
+
+    One row per Config field (``Presets.preset_rows``) with its quick and paper values (and large,
+    where a study has a separate large preset) and where the paper value comes from; then one row
+    per result the papers report (`pathkernel.paper_values`): ours at the quick scale (computed
+    here, ``runs.result``), ours at the stored scale (the committed store's entry of the study's
+    `large` preset; "not run" at the paper scale where that needs a GPU), the paper's value with
+    its section, and a sentence on how to compare them. A ``study`` column when there are several
+    studies. Raises ValueError when a study's Config does not say the source of a field.
+    """
+    modules = [runs.study_module(study) for study in studies]
+    separate_large = any(module.Config.has_large() for module in modules)
     rows = []
-    for study in studies:
-        module = runs.study_module(study)
-        for name, quick, paper, source in module.Config.preset_rows():
-            rows.append({"study": runs.study_name(module), "parameter": name, "quick": _cell(quick),
-                         "paper": _cell(paper), "paper value from": source})
+    for module in modules:
+        name = runs.study_name(module)
+        large = module.Config.large()
+        for field, quick, paper, source in module.Config.preset_rows():
+            rows.append({"study": name, "parameter": field, "quick": _cell(quick),
+                         **({"large": _cell(getattr(large, field)) if large.scale == "large" else "= paper"}
+                            if separate_large else {}),
+                         "paper": _cell(paper), "paper value from": source, "comparison": ""})
+        rows.extend(_result_rows(module, separate_large))
     table = pd.DataFrame(rows)
     if len(studies) == 1:
         table = table.drop(columns="study")
+    if not table["comparison"].any():
+        table = table.drop(columns="comparison")
     return table.set_index(table.columns[0])
+
+
+def _result_rows(module: ModuleType, separate_large: bool) -> list[dict[str, str]]:
+    """The results rows of `presets` for one study (none when the papers report nothing for it)."""
+    name = runs.study_name(module)
+    values = PAPER_VALUES.get(name, ())
+    if not values:
+        return []
+    quick = module.numbers(runs.result(module, scale="quick"))
+    entry = committed.Needed(name, module.Config.large(), 0)
+    loaded = committed.load(entry)
+    stored = module.numbers(loaded[0]) if loaded is not None else {}
+    flag = " (stale)" if loaded is not None and loaded[2] == "stale" else ""
+    rows = []
+    for value in values:
+        ours = f"{stored[value.number]}{flag}" if loaded is not None else "not in the store"
+        at_scale = ({"large": ours, "paper": "not run (needs a GPU or hours)"} if entry.scale == "large"
+                    else {**({"large": "= paper"} if separate_large else {}), "paper": ours})
+        rows.append({"study": name, "parameter": f"result: {value.quantity}", "quick": str(quick[value.number]),
+                     **{key: at_scale[key] for key in (("large", "paper") if separate_large else ("paper",))},
+                     "paper value from": value.paper, "comparison": value.note})
+    return rows

@@ -22,7 +22,8 @@ from matplotlib.figure import Figure
 from pathkernel import runs
 from pathkernel.experiments import DEVICES, check_device
 from pathkernel.plots import FIGURES, FigureSpec
-from pathkernel.runs import result_digest
+from pathkernel.runs import committed, result_digest
+from pathkernel.runs.store import Store
 from pathkernel.validation import integer
 
 __all__ = ["FIGURES", "FigureSpec", "build", "draw", "experiment_module", "output_folder", "result_digest", "spec"]
@@ -47,15 +48,19 @@ def draw(
     seed: int | None = None,
     config: Any = None,
     device: str | torch.device = "cpu",
+    store: str | Path | None = None,
+    recompute: bool = False,
 ) -> tuple[Figure, Any]:
     """Figure `figure_id` and the result it is drawn from: ``spec.draw(runs.result(...))``.
 
     Args as `build`; the study runs once per process for a given config, seed and device
-    (`pathkernel.runs.result`), so the figures of one chapter share it.
+    (`pathkernel.runs.result`), so the figures of one chapter share it. A paper or large
+    config is read from the results store unless `recompute`.
     """
     figure = spec(figure_id)
     seed = figure.seed if seed is None else integer("seed", seed, low=0)
-    result = runs.result(figure.experiment, scale=scale, seed=seed, device=device, config=config)
+    result = runs.result(figure.experiment, scale=scale, seed=seed, device=device, config=config, store=store,
+                         recompute=recompute)
     return figure.draw(result), result
 
 
@@ -89,17 +94,26 @@ def build(
     out: str | Path = "figures",
     config: Any = None,
     device: str | torch.device = "cpu",
+    store: str | Path | None = None,
+    recompute: bool = False,
 ) -> dict[str, Any]:
     """Regenerate a figure into `out`/<ID>.png, .pdf and .json (the provenance sidecar).
 
+    A quick figure is computed here. A paper or large one is drawn from the results store
+    (`store`, default the book's committed store) and its sidecar carries the stored run's
+    provenance (machine, device, commit, wall time) and the entry's folder; with `recompute`
+    the study runs here instead (writing a store is ``python -m pathkernel run``'s job).
+
     Args:
         figure_id: a declared ID (see `FIGURES`).
-        scale: "quick" or "paper"; default ``PATHKERNEL_SCALE`` (quick).
+        scale: "quick", "paper" or "large"; default ``PATHKERNEL_SCALE`` (quick).
         seed: default the seed the chapter uses; an integer >= 0.
         out: output folder (created).
         config: an explicit experiment Config instead of a preset (tests use small ones).
         device: where the experiment computes, "cpu" (default) or "cuda" ("cuda:N"); the
             figure is drawn from CPU arrays either way.
+        store: the results store a paper or large figure is read from.
+        recompute: run a paper or large study here instead of reading the store.
 
     Returns:
         The provenance record written to the sidecar.
@@ -108,14 +122,15 @@ def build(
         KeyError: an unknown figure ID. ValueError: a bad scale (or ``PATHKERNEL_SCALE``),
         seed or device (not cpu or cuda, or CUDA not available here). OSError
         (NotADirectoryError, PermissionError): `out` is a file or cannot be written. All of
-        them before the experiment runs.
+        them before the experiment runs. `runs.committed.StoredResultError`: a paper or large
+        figure whose entry is not in the store (the message gives the command that computes it).
     """
     figure = spec(figure_id)
     seed = figure.seed if seed is None else integer("seed", seed, low=0)
     device = check_device(device, types=DEVICES)
     folder = output_folder(out)
     config = config if config is not None else experiment_module(figure).Config.from_scale(scale)
-    fig, result = draw(figure_id, seed=seed, config=config, device=device)
+    fig, result = draw(figure_id, seed=seed, config=config, device=device, store=store, recompute=recompute)
     fig.savefig(folder / f"{figure_id}.png", dpi=150, metadata={"Software": None})
     fig.savefig(folder / f"{figure_id}.pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
     plt.close(fig)
@@ -124,8 +139,18 @@ def build(
         "chapter": figure.chapter,
         "description": figure.description,
         "plot": figure.plot,
-        **runs.provenance(figure.experiment, config, seed, device, result),
+        **_provenance(figure, config, seed, device, result, store, recompute),
         "files": [f"{figure_id}.png", f"{figure_id}.pdf"],
     }
     (folder / f"{figure_id}.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
+
+
+def _provenance(figure: FigureSpec, config: Any, seed: int, device: torch.device, result: Any,
+                store: str | Path | None, recompute: bool) -> dict[str, Any]:
+    """The result's provenance: computed here, or the stored entry's record and folder."""
+    if config.scale == "quick" or recompute:
+        return runs.provenance(figure.experiment, config, seed, device, result)
+    stored = Store(store if store is not None else committed.default_store())
+    return {**stored.record(figure.experiment, config, seed),
+            "stored_entry": str(stored.entry(figure.experiment, config, seed))}

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import seaborn as sns
+import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.axis import Axis
 from matplotlib.ticker import NullFormatter
 
@@ -44,3 +46,11 @@ def image_panel(ax, image: np.ndarray, title: str) -> None:
     for spine in ax.spines.values():
         spine.set_visible(True)
         spine.set_color("0.6")
+
+
+def placeholder(message: str) -> Figure:
+    """A small figure that says, in words, why a figure is not drawn (a stored run is missing)."""
+    fig, ax = plt.subplots(figsize=(6.4, 1.6))
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize="medium")
+    return fig

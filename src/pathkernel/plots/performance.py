@@ -216,3 +216,18 @@ def page_numbers(kernels: dict[str, Any], gpu: dict[str, Any]) -> dict[str, str]
             "performance-gpu-default": _bitwise(gpu, "default"),
             "performance-gpu-deterministic": _bitwise(gpu, "deterministic"),
             "performance-gpu-vs-cpu": f"{gpu['attribution']['cuda_vs_cpu']['per_sample_max_rel_diff']:.0e}"}
+
+
+def stored_runs_table(store: str | Path | None = None) -> pd.DataFrame:
+    """One row per entry of the results store (default: the book's committed one): the study, its
+    scale and seed, where it ran, its wall time and peak resident memory (from its provenance)."""
+    from pathkernel.runs import committed
+    from pathkernel.runs.store import Store
+
+    where = store if store is not None else committed.default_store()
+    rows = [{"study": record["experiment"], "scale": record["scale"], "seed": record["seed"],
+             "device": record.get("device_name", record["device"]), "CPUs": record["machine"]["cpus"],
+             "wall (s)": record["run"]["wall_s"], "peak memory (MB)": record["run"]["peak_rss_mb"],
+             "commit": (record["git_commit"] or "")[:10]}
+            for _, record in (Store(where).records() if where is not None else [])]
+    return pd.DataFrame(rows).set_index("study") if rows else pd.DataFrame()

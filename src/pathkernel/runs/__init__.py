@@ -37,6 +37,7 @@ def result(
     device: str | torch.device = "cpu",
     config: Any = None,
     store: str | Path | None = None,
+    recompute: bool = False,
 ) -> Any:
     """``study.run(config, seed, device=device)``, computed once per process and then reused.
 
@@ -47,8 +48,15 @@ def result(
         device: where the study computes ("cpu", "cuda", "cuda:N").
         config: an explicit ``study.Config`` instead of the preset.
         store: a results store folder: its finished, current entry for this study, config and
-            seed is read (its arrays checked against the recorded digest) instead of running;
-            without one, the study runs here.
+            seed is read (its arrays checked against the recorded digest) instead of running.
+            Without one, a quick config runs here and a paper or large one is read from the
+            book's committed store (`committed.default_store`): recomputing those is the command
+            line's job (``python -m pathkernel run``).
+        recompute: run a paper or large config here instead of reading it from the store.
+
+    Raises:
+        committed.StoredResultError: a paper or large config with no current stored entry
+            (and no `recompute`); the message gives the command that computes it.
 
     Returns:
         The study's `Result`. The same object is returned to every caller with the same
@@ -60,11 +68,18 @@ def result(
     config = config if config is not None else module.Config.from_scale(scale)
     key = (module.__name__, repr(config), seed, str(device))
     if key not in _RESULTS:
-        stored = None
-        if store is not None:
-            from pathkernel.runs.store import Store
+        from pathkernel.runs import committed
+        from pathkernel.runs.store import Store
 
-            stored = Store(store).load(module, config, seed)
+        strict = store is None and config.scale != "quick" and not recompute
+        store = committed.default_store() if strict else store
+        stored = Store(store).load(module, config, seed) if store is not None else None
+        if stored is None and strict:
+            name = study_name(module)
+            raise committed.StoredResultError(
+                f"no current stored result of {name} at scale {config.scale!r}, seed {seed} in the store {store}; "
+                f"compute it with `{committed.refresh_command(name, config.scale, seed, store or 'results')}` "
+                f"(or pass recompute=True)")
         _RESULTS[key] = stored if stored is not None else module.run(config, seed=seed, device=device)
     return _RESULTS[key]
 

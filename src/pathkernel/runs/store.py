@@ -3,7 +3,7 @@
 Layout (under the store's root)::
 
     <experiment>/<scale>/seed<seed>-<config sha256, 16 hex>/
-        result.npz        the Result's arrays (numpy's npz, uncompressed)
+        result.npz        the Result's arrays (numpy's npz, deflate-compressed)
         result.json       the rest of the Result (`pathkernel.runs.encoding`)
         provenance.json   `pathkernel.runs.provenance` + wall time and peak memory; written last
     <experiment>/<scale>/seed<seed>-<...>.checkpoints/   items a running entry has finished
@@ -75,12 +75,12 @@ class Store:
             return "missing"
         return "finished" if record["source_sha256"] == source_digest(study) else "stale"
 
-    def load(self, study: str | ModuleType, config: Any, seed: int) -> Any | None:
-        """The stored Result when the entry is finished and current, else None.
+    def load(self, study: str | ModuleType, config: Any, seed: int, *, allow_stale: bool = False) -> Any | None:
+        """The stored Result when the entry is finished and current (or stale, with `allow_stale`), else None.
 
         Raises ValueError when the stored arrays do not match the recorded digest (a damaged entry).
         """
-        if self.status(study, config, seed) != "finished":
+        if self.status(study, config, seed) not in (("finished", "stale") if allow_stale else ("finished",)):
             return None
         folder = self.entry(study, config, seed)
         with np.load(folder / "result.npz", allow_pickle=False) as stored:
@@ -107,7 +107,7 @@ class Store:
         skeleton = encode(result, arrays)
         partial = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + ".partial-"))
         try:
-            np.savez(partial / "result.npz", **arrays)
+            np.savez_compressed(partial / "result.npz", **arrays)
             (partial / "result.json").write_text(json.dumps(skeleton) + "\n")
             (partial / "provenance.json").write_text(json.dumps(record, indent=2) + "\n")
             if folder.exists():
@@ -117,3 +117,10 @@ class Store:
             shutil.rmtree(partial, ignore_errors=True)
         shutil.rmtree(self.checkpoints(module, config, seed), ignore_errors=True)
         return folder
+
+    def records(self) -> list[tuple[Path, dict[str, Any]]]:
+        """(folder, provenance record) of every finished entry under the root, sorted by folder."""
+        if not self.root.is_dir():
+            return []
+        return [(path.parent, json.loads(path.read_text()))
+                for path in sorted(self.root.glob("*/*/seed*/provenance.json")) if ".partial-" not in path.parent.name]

@@ -1,0 +1,125 @@
+"""The book's committed results store: where it is, which entries the book needs, and whether they are current.
+
+The book renders every figure twice: at the quick scale, computed while it builds, and at
+the study's `large` preset (the paper preset where it ran on our machines, a stated smaller
+one where it needs a GPU), read from the results store committed with the repository
+(``results/`` at the checkout's root, or ``PATHKERNEL_STORE``). `needed` lists those entries,
+one per (study, seed) of a declared figure; `status` says whether each is current, and the
+committed stale-list (``results/stale.txt``, lines ``<study> <scale> <seed> | <reason>``)
+names the ones knowingly left stale or missing, with why (e.g. the run needs a GPU). The
+test suite fails on any entry that is neither current nor listed, printing the command that
+refreshes it (`refresh_command`); CI never runs a preset itself.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pathkernel.runs.store import Store
+from pathkernel.runs.studies import study_module, study_name
+
+STALE_LIST = "stale.txt"
+#: where the committed store is browsed online (the book's ``repository.url``)
+REPOSITORY = "https://github.com/pathkernel/pathkernel"
+#: provenance fields every stored entry must have
+PROVENANCE_FIELDS = ("experiment", "scale", "seed", "device", "config", "config_sha256", "source_sha256",
+                     "git_commit", "machine", "versions", "result_sha256", "run")
+
+
+class StoredResultError(LookupError):
+    """A stored result was asked for and the store has no current entry for it."""
+
+
+def checkout_root() -> Path | None:
+    """The repository checkout the package runs from (None when installed from a wheel)."""
+    root = Path(__file__).resolve().parents[3]
+    return root if (root / "pyproject.toml").is_file() and (root / "src" / "pathkernel").is_dir() else None
+
+
+def default_store() -> Path | None:
+    """``PATHKERNEL_STORE`` if set, else the checkout's ``results/`` folder (None outside a checkout)."""
+    if os.environ.get("PATHKERNEL_STORE"):
+        return Path(os.environ["PATHKERNEL_STORE"])
+    root = checkout_root()
+    return root / "results" if root is not None else None
+
+
+@dataclass(frozen=True)
+class Needed:
+    """One entry the book renders from the store: `study` (name) at `config` (its large preset) and `seed`."""
+
+    study: str
+    config: Any
+    seed: int
+
+    @property
+    def scale(self) -> str:
+        return self.config.scale
+
+
+def needed() -> list[Needed]:
+    """The store entries the book renders: each declared figure's study at its `large` preset and seed."""
+    from pathkernel.plots import FIGURES
+
+    entries: dict[tuple[str, int], Needed] = {}
+    for spec in FIGURES.values():
+        name = study_name(spec.experiment)
+        entries.setdefault((name, spec.seed), Needed(name, study_module(name).Config.large(), spec.seed))
+    return sorted(entries.values(), key=lambda entry: (entry.study, entry.seed))
+
+
+def refresh_command(study: str, scale: str, seed: int, store: str | Path = "results") -> str:
+    """The command that (re)computes one entry into `store`."""
+    return f"python -m pathkernel run {study} --scale {scale} --seeds {seed} --store {store}"
+
+
+def provenance_url(entry: Needed) -> str:
+    """The entry's provenance record in the repository online (the committed store, on main)."""
+    folder = Store("results").entry(entry.study, entry.config, entry.seed)
+    return f"{REPOSITORY}/blob/main/{folder.as_posix()}/provenance.json"
+
+
+def stale_list(store: str | Path | None = None) -> dict[tuple[str, str, int], str]:
+    """The committed stale-list of `store` (default `default_store`): (study, scale, seed) -> reason.
+
+    Raises ValueError naming the line when a line is not ``<study> <scale> <seed> | <reason>``
+    with a non-empty reason.
+    """
+    store = Path(store) if store is not None else default_store()
+    path = store / STALE_LIST if store is not None else None
+    listed: dict[tuple[str, str, int], str] = {}
+    if path is None or not path.is_file():
+        return listed
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, _, reason = line.partition("|")
+        parts = key.split()
+        if len(parts) != 3 or not parts[2].isdigit() or not reason.strip():
+            raise ValueError(f"{path}:{number}: {line!r}; expected '<study> <scale> <seed> | <reason>'")
+        listed[(parts[0], parts[1], int(parts[2]))] = reason.strip()
+    return listed
+
+
+def status(entry: Needed, store: str | Path | None = None) -> str:
+    """"finished" (current), "stale" (the study's source changed since it ran) or "missing"
+    (no entry for the current preset: never run, or run with another config)."""
+    store = Path(store) if store is not None else default_store()
+    if store is None or not store.is_dir():
+        return "missing"
+    return Store(store).status(entry.study, entry.config, entry.seed)
+
+
+def load(entry: Needed, store: str | Path | None = None) -> tuple[Any, dict[str, Any], str] | None:
+    """(result, provenance record, status) of `entry`, None when it is missing. A stale entry is
+    read only when it is on the stale-list (its caption then says so); otherwise None."""
+    store = Path(store) if store is not None else default_store()
+    state = status(entry, store)
+    if state == "missing" or (state == "stale" and (entry.study, entry.scale, entry.seed) not in stale_list(store)):
+        return None
+    stored = Store(store)
+    result = stored.load(entry.study, entry.config, entry.seed, allow_stale=True)
+    return result, stored.record(entry.study, entry.config, entry.seed), state

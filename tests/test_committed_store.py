@@ -1,0 +1,171 @@
+"""The book's committed results store (pathkernel.runs.committed): every entry the book renders is
+current or on the stale-list with a reason, every stored entry has its provenance and matches the
+code that would compute it now; and the machinery that reads it (strict paper/large reads, the
+stale-list, the CLI) on a store of our own."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import pytest
+
+from pathkernel import book, figures, runs
+from pathkernel.__main__ import main
+from pathkernel.experiments import linear_regression
+from pathkernel.runs import committed
+from pathkernel.runs.store import Store
+
+STORE = committed.default_store()
+TINY = linear_regression.Config(scale="large", n=8, d=2, time=0.4, lrs=(0.2, 0.1), n_query=4, width=4,
+                                fit_max_lr=0.2)
+
+
+def test_the_committed_store_is_the_checkouts_results_folder():
+    assert STORE is not None and STORE.name == "results" and (STORE.parent / "pyproject.toml").is_file()
+
+
+def test_every_entry_the_book_renders_is_current_or_on_the_stale_list():
+    listed = committed.stale_list()
+    problems = [f"{entry.study} ({entry.scale}, seed {entry.seed}): {state}; refresh with "
+                f"`{committed.refresh_command(entry.study, entry.scale, entry.seed)}`"
+                for entry in committed.needed()
+                if (state := committed.status(entry)) != "finished" and (entry.study, entry.scale, entry.seed) not in listed]
+    assert not problems, "stored results out of date:\n" + "\n".join(problems)
+
+
+def test_every_stored_entry_has_its_provenance_and_matches_the_current_code():
+    """An entry run with another config (an orphan) or another source of its study is stale: it must
+    be refreshed or listed; each record says what ran, where, on what and for how long."""
+    listed = committed.stale_list()
+    problems = []
+    for folder, record in Store(STORE).records():
+        missing = [field for field in committed.PROVENANCE_FIELDS if field not in record]
+        assert not missing, f"{folder}: provenance lacks {missing}"
+        assert record["run"]["wall_s"] > 0 and record["run"]["peak_rss_mb"] > 0 and record["machine"]["cpus"] >= 1
+        module = runs.study_module(record["experiment"])
+        current = module.Config.from_scale(record["scale"])
+        key = (record["experiment"], record["scale"], record["seed"])
+        if key in listed:
+            continue
+        if record["config_sha256"] != runs.config_digest(current):
+            problems.append(f"{folder}: run with another config than the current {record['scale']} preset")
+        elif record["source_sha256"] != runs.source_digest(module):
+            problems.append(f"{folder}: the study's source changed since; refresh with "
+                            f"`{committed.refresh_command(*key)}`")
+    assert not problems, "\n".join(problems)
+
+
+def test_stored_arrays_match_their_recorded_digests():
+    for entry in committed.needed():
+        if committed.status(entry) == "finished":
+            result = Store(STORE).load(entry.study, entry.config, entry.seed)  # raises on a damaged entry
+            assert result.config == entry.config
+
+
+def test_the_stale_list_names_only_entries_that_are_not_current():
+    for (study, scale, seed), reason in committed.stale_list().items():
+        entry = committed.Needed(study, runs.study_module(study).Config.from_scale(scale), seed)
+        assert committed.status(entry) != "finished", f"{study} {scale} {seed} is current: drop it from the stale-list"
+        assert len(reason) > 10
+
+
+def test_committed_store_is_small():
+    size = sum(path.stat().st_size for path in STORE.rglob("*") if path.is_file())
+    assert size < 150 * 2**20, f"the committed store holds {size / 2**20:.0f} MiB"
+
+
+@pytest.fixture
+def own_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATHKERNEL_STORE", str(tmp_path))
+    runs.clear()
+    yield tmp_path
+    runs.clear()
+
+
+def test_a_paper_or_large_config_is_read_never_computed_unless_asked(own_store, monkeypatch):
+    calls = []
+    real_run = linear_regression.run
+    monkeypatch.setattr(linear_regression, "run", lambda config, seed=0, *, device="cpu": calls.append(seed)
+                        or real_run(config, seed=seed, device=device))
+    with pytest.raises(committed.StoredResultError,
+                       match=r"python -m pathkernel run linear_regression --scale large --seeds 0 --store"):
+        runs.result(linear_regression, config=TINY)
+    assert calls == []
+    computed = runs.result(linear_regression, config=TINY, recompute=True)
+    assert calls == [0]
+    Store(own_store).save(linear_regression, TINY, 0, computed,
+                          {**runs.provenance(linear_regression, TINY, 0, "cpu", computed), "run": {"wall_s": 1.0}})
+    runs.clear()
+    read = runs.result(linear_regression, config=TINY)
+    assert calls == [0] and runs.result_digest(read) == runs.result_digest(computed)
+
+
+def test_stale_entries_are_read_only_when_listed(own_store, monkeypatch):
+    result = linear_regression.run(TINY, seed=0)
+    Store(own_store).save(linear_regression, TINY, 0, result,
+                          {**runs.provenance(linear_regression, TINY, 0, "cpu", result), "run": {"wall_s": 1.0}})
+    entry = committed.Needed("linear_regression", TINY, 0)
+    assert committed.status(entry) == "finished" and committed.load(entry)[2] == "finished"
+    monkeypatch.setattr("pathkernel.runs.store.source_digest", lambda study: "0" * 64)
+    assert committed.status(entry) == "stale" and committed.load(entry) is None
+    (own_store / "stale.txt").write_text("# reason for each\nlinear_regression large 0 | needs a GPU we did not have\n")
+    assert committed.stale_list() == {("linear_regression", "large", 0): "needs a GPU we did not have"}
+    loaded, record, state = committed.load(entry)
+    assert state == "stale" and runs.result_digest(loaded) == runs.result_digest(result)
+    note = book.stored_note(entry, {**record, "run": {"wall_s": 1.0}}, state)
+    assert "**Stale**" in note and "needs a GPU we did not have" in note and "provenance record" in note
+
+
+@pytest.mark.parametrize("line", ["linear_regression large 0", "linear_regression large x | why", "a b | why",
+                                  "linear_regression large 0 |   "])
+def test_a_malformed_stale_list_line_is_named(own_store, line):
+    (own_store / "stale.txt").write_text(line + "\n")
+    with pytest.raises(ValueError, match="expected '<study> <scale> <seed> | <reason>'"):
+        committed.stale_list()
+
+
+def test_a_missing_entry_is_drawn_as_a_placeholder_naming_the_command(own_store):
+    fig, note = book.stored_figure("fig-linear-residual")
+    assert "python -m pathkernel run linear_regression --scale paper --seeds 0 --store results" in note
+    assert any("python -m pathkernel run linear_regression" in text.get_text() for text in fig.axes[0].texts)
+
+
+def test_cli_build_at_paper_reads_the_store_or_names_the_command(own_store, tmp_path, capsys):
+    out = tmp_path / "figures"
+    assert main(["figures", "build", "fig-linear-residual", "--scale", "paper", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "python -m pathkernel run linear_regression --scale paper --seeds 0 --store results" in err
+    assert err.count("\n") == 1 and not (out / "fig-linear-residual.png").exists()
+
+
+def test_cli_build_from_the_committed_store_carries_the_runs_provenance(tmp_path):
+    entry = committed.Needed("linear_regression", linear_regression.Config.paper(), 0)
+    if committed.status(entry) != "finished":
+        pytest.skip("linear_regression's paper entry is listed as stale")
+    record = figures.build("fig-linear-residual", scale="paper", out=tmp_path)
+    stored = Store(STORE).record("linear_regression", entry.config, 0)
+    assert record["git_commit"] == stored["git_commit"] and record["run"] == stored["run"]
+    assert record["stored_entry"].endswith(Store("results").entry("linear_regression", entry.config, 0).as_posix())
+    assert json.loads((tmp_path / "fig-linear-residual.json").read_text()) == record
+
+
+def test_store_status_lists_every_needed_entry():
+    done = subprocess.run([sys.executable, "-m", "pathkernel", "store", "status"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == len(committed.needed())
+    for line in lines:
+        assert line.split()[4] in ("finished", "stale", "missing")
+
+
+def test_large_is_paper_unless_a_study_says_why_not():
+    for entry in committed.needed():
+        config_class = type(entry.config)
+        if config_class.has_large():
+            assert config_class.large_reason, f"{entry.study} has a large preset without large_reason"
+            assert config_class.large() != config_class.paper()
+        else:
+            assert entry.config == config_class.paper() and not config_class.large_reason
+        assert dataclasses.is_dataclass(entry.config)
