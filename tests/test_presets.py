@@ -64,6 +64,37 @@ def test_presets_table_formats_tuples_and_floats(monkeypatch):
     assert both.index.name == "study" and list(both["parameter"]) == ["n", "lrs", "n", "lrs"]
 
 
+def test_result_rows_set_ours_at_both_scales_beside_the_papers_value(monkeypatch, tmp_path):
+    """A study with a separate large preset: the large column holds its values; a results row gives
+    the number glued at the quick scale (computed) and from the stored large run (read), the paper's
+    value and the comparison; without a stored run the row says so."""
+    import dataclasses
+
+    from pathkernel.experiments import linear_regression as lin
+    from pathkernel.paper_values import PaperValue
+    from pathkernel.runs.store import Store
+
+    quick = lin.Config(scale="quick", n=8, d=2, time=0.4, lrs=(0.2, 0.1), n_query=4, width=4, fit_max_lr=0.2)
+    large = dataclasses.replace(quick, scale="large", n=12)
+    monkeypatch.setattr(lin.Config, "quick", classmethod(lambda cls: quick))
+    monkeypatch.setattr(lin.Config, "large", classmethod(lambda cls: large))
+    monkeypatch.setattr(book, "PAPER_VALUES", {"linear_regression": (
+        PaperValue("linear-slope", "order of the remainder", "1 (S1 §3.1)", "compare the slopes"),)})
+    monkeypatch.setenv("PATHKERNEL_STORE", str(tmp_path))
+    runs.clear()
+    table = book.presets(lin)
+    assert list(table.columns) == ["quick", "large", "paper", "paper value from", "comparison"]
+    assert table.loc["n", "large"] == "12" and table.loc["n", "quick"] == "8"
+    row = table.loc["result: order of the remainder"]
+    assert row["quick"] == lin.numbers(lin.run(quick, seed=0))["linear-slope"]
+    assert row["large"] == "not in the store" and row["paper value from"] == "1 (S1 §3.1)"
+    assert row["comparison"] == "compare the slopes"
+    stored = lin.run(large, seed=0)
+    Store(tmp_path).save(lin, large, 0, stored, {**runs.provenance(lin, large, 0, "cpu", stored), "run": {"wall_s": 1.0}})
+    row = book.presets(lin).loc["result: order of the remainder"]
+    assert row["large"] == lin.numbers(stored)["linear-slope"] and row["paper"].startswith("not run")
+    runs.clear()
+
 CHAPTER_STUDIES: dict[str, set[str]] = {}
 for spec in FIGURES.values():
     CHAPTER_STUDIES.setdefault(spec.chapter, set()).add(spec.experiment)

@@ -386,5 +386,28 @@ def test_visible_code_has_no_glue_code():
     assert not problems, _report(problems)
 
 
+def test_every_figure_is_shown_at_both_scales():
+    """Each chapter page holds every figure of its chapter twice, in one tab-set: the figure computed
+    in the build (its ID) and the stored run's (``stored-<ID>``), each an image, the stored one's
+    caption linking its provenance record or naming the command that computes it. Reads the HTML."""
+    if not (SITE / "index.html").is_file():
+        pytest.skip(f"no built book at {SITE}: build it first with `jupyter-book build --all -W --keep-going .`")
+    from pathkernel.figures import FIGURES
+
+    problems: dict[str, list[str]] = {}
+    for spec in FIGURES.values():
+        page = f"notebooks/{spec.chapter}.html"
+        html = (SITE / page).read_text(encoding="utf-8", errors="replace")
+        for label in (spec.id, f"stored-{spec.id}"):
+            figure = re.search(rf'<figure[^>]*id="{label}".*?</figure>', html, re.S)
+            if figure is None or "<img" not in figure.group(0):
+                problems.setdefault(page, []).append(f"{label}: no figure with an image")
+            elif label.startswith("stored-") and "provenance record" not in figure.group(0) \
+                    and "python -m pathkernel run" not in figure.group(0):
+                problems.setdefault(page, []).append(f"{label}: caption names neither provenance nor command")
+        if html.count("sd-tab-set") < 1:
+            problems.setdefault(page, []).append("no tab-set")
+    assert not problems, _report(problems)
+
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-v", "-s", "-p", "no:cacheprovider"]))
