@@ -26,7 +26,7 @@ from pathkernel.validation import integer
 __all__ = ["clear", "config_digest", "git_commit", "provenance", "result", "result_digest", "source_digest",
            "study_module", "study_name"]
 
-_RESULTS: dict[tuple[str, str, int, str], Any] = {}
+_RESULTS: dict[tuple[str, str, int, str, str | None], Any] = {}
 
 
 def result(
@@ -60,19 +60,20 @@ def result(
 
     Returns:
         The study's `Result`. The same object is returned to every caller with the same
-        study, config, seed and device: treat it as read-only.
+        study, config, seed, device and store: treat it as read-only.
     """
     module = study_module(study)
     seed = integer("seed", seed, low=0)
     device = check_device(device, types=DEVICES)
     config = config if config is not None else module.Config.from_scale(scale)
-    key = (module.__name__, repr(config), seed, str(device))
-    if key not in _RESULTS:
-        from pathkernel.runs import committed
-        from pathkernel.runs.store import Store
+    from pathkernel.runs import committed
+    from pathkernel.runs.store import Store
 
-        strict = store is None and config.scale != "quick" and not recompute
-        store = committed.default_store() if strict else store
+    strict = store is None and config.scale != "quick" and not recompute
+    store = committed.default_store() if strict else store
+    # a stored and a computed result of one config are different objects: never served for each other
+    key = (module.__name__, repr(config), seed, str(device), str(store) if store is not None else None)
+    if key not in _RESULTS:
         stored = Store(store).load(module, config, seed) if store is not None else None
         if stored is None and strict:
             name = study_name(module)
