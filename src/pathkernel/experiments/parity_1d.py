@@ -76,7 +76,8 @@ class Config(Presets):
     }
     large_reason: ClassVar[str] = (
         "the paper preset (sequences of 128, 1,000 of them, 2,000 steps, 10 seeds) would take an estimated 12 hours "
-        "on 2 CPU cores (the quick run's time scaled by length, data, steps and seeds); the large preset trains sequences of 32, 128 of them, for 1,000 steps")
+        "on 2 CPU cores (the quick run's time scaled by length, data, steps and seeds); "
+        "the large preset trains sequences of 32, 128 of them, for 1,000 steps")
 
     def __post_init__(self) -> None:
         integer("n", self.n, 4)
