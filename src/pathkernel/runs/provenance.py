@@ -5,6 +5,7 @@ One record format (`provenance`) serves the results store's entries and the figu
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import inspect
@@ -48,17 +49,72 @@ def config_digest(config: Any) -> str:
     return hashlib.sha256(repr(config).encode()).hexdigest()
 
 
+#: Config class attributes and module functions that only present a result (the preset table's
+#: sources, the reason for a large preset, the numbers glued into the prose): not part of a study's code
+PRESENTATION = frozenset({"sources", "large_reason", "numbers"})
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+
+
+def _is_presentation(node: ast.stmt) -> bool:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return node.name in PRESENTATION
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+    return any(isinstance(target, ast.Name) and target.id in PRESENTATION for target in targets)
+
+
+def code_of(source: str) -> str:
+    """The code of a module's source, for `source_digest`: its syntax tree without comments, docstrings
+    and the `PRESENTATION` definitions, so editing a caption's wording does not make stored runs stale."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = [statement for i, statement in enumerate(node.body)
+                    if not (i == 0 and _is_docstring(statement)) and not _is_presentation(statement)]
+            node.body = body or [ast.Pass()]
+    return ast.dump(tree)
+
+
 def source_digest(study: str | ModuleType) -> str:
-    """sha256 of the study's source code: its module, and for a study inside a chapter package
-    (``experiments/<chapter>/<study>.py``) every module of that package, which its studies share."""
+    """sha256 of the study's code (`code_of`): its module, and for a study inside a chapter package
+    (``experiments/<chapter>/<study>.py``) every module of that package, which its studies share.
+
+    The shared layers below (training, models, kernels, decomposition, data) are not included:
+    `package_digest` records them, and ``python -m pathkernel store status`` reports the entries
+    run with another version of them."""
     module = study_module(study)
     files = [Path(inspect.getsourcefile(module))]
     if module.__name__.count(".") > 2:
         files = sorted(files[0].parent.glob("*.py"))
     digest = hashlib.sha256()
     for file in files:
-        digest.update(file.name.encode() + b"\0" + file.read_bytes())
+        digest.update(file.name.encode() + b"\0" + code_of(file.read_text()).encode())
     return digest.hexdigest()
+
+
+def package_digest() -> str:
+    """sha256 of the code (`code_of`) of every module of the package a study computes with: all of
+    ``pathkernel`` but its presentation (``plots``, ``book``, ``figures``, ``paper_values``) and ``runs``."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for file in sorted(root.rglob("*.py")):
+        relative = file.relative_to(root)
+        if relative.parts[0] in ("plots", "runs") or relative.stem in ("book", "figures", "paper_values"):
+            continue
+        digest.update(relative.as_posix().encode() + b"\0" + code_of(file.read_text()).encode())
+    return digest.hexdigest()
+
+
+def git_dirty() -> bool | None:
+    """Whether the checkout's package source has uncommitted changes (None outside a git checkout)."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--", "."], capture_output=True, text=True,
+                             timeout=10, cwd=Path(__file__).resolve().parents[1])
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(out.stdout.strip()) if out.returncode == 0 else None
 
 
 def git_commit() -> str | None:
@@ -73,12 +129,22 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def provenance(study: str | ModuleType, config: Any, seed: int, device: str | torch.device, result: Any) -> dict[str, Any]:
+def code_state(study: str | ModuleType) -> dict[str, Any]:
+    """What code a run starts with: the study's `source_digest`, `package_digest`, the git commit and
+    whether the package source differs from it. Taken before the run (`provenance`'s `code`)."""
+    return {"source_sha256": source_digest(study), "package_sha256": package_digest(), "git_commit": git_commit(),
+            "git_dirty": git_dirty()}
+
+
+def provenance(study: str | ModuleType, config: Any, seed: int, device: str | torch.device, result: Any,
+               code: dict[str, Any] | None = None) -> dict[str, Any]:
     """The provenance record of one result: what ran (study, scale, config, seed, device, the
-    study's source digest), with what (package, git commit, versions, machine) and what came out
-    (sha256 of the result's arrays, `result_digest`)."""
+    code it ran with: `code_state`, taken now unless `code` gives the state at the run's start),
+    with what (package version, library versions, machine) and what came out (sha256 of the
+    result's arrays, `result_digest`)."""
     module = study_module(study)
     device = torch.device(device)
+    code = code if code is not None else code_state(module)
     return {
         "experiment": study_name(module),
         "scale": config.scale,
@@ -87,9 +153,8 @@ def provenance(study: str | ModuleType, config: Any, seed: int, device: str | to
         **({"device_name": torch.cuda.get_device_name(device)} if device.type == "cuda" else {}),
         "config": repr(config),
         "config_sha256": config_digest(config),
-        "source_sha256": source_digest(module),
+        **code,
         "pathkernel": __version__,
-        "git_commit": git_commit(),
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "numpy": np.__version__, "matplotlib": matplotlib.__version__},
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},

@@ -6,7 +6,7 @@ Layout (under the store's root)::
         result.npz        the Result's arrays (numpy's npz, deflate-compressed)
         result.json       the rest of the Result (`pathkernel.runs.encoding`)
         provenance.json   `pathkernel.runs.provenance` + wall time and peak memory; written last
-    <experiment>/<scale>/seed<seed>-<...>.checkpoints/   items a running entry has finished
+    <experiment>/<scale>/seed<seed>-<...>.checkpoints-<source sha256, 16 hex>/   items a running entry has finished
 
 npz rather than zarr: results are at most a few hundred MB, read whole, and written once, so
 one file per entry written by numpy alone (no new dependency) is enough; an entry is made in a
@@ -59,9 +59,10 @@ class Store:
         return self.root / study_name(study) / config.scale / f"seed{seed}-{config_digest(config)[:16]}"
 
     def checkpoints(self, study: str | ModuleType, config: Any, seed: int) -> Path:
-        """The folder where a running entry keeps the items it finished (`pathkernel.runs.checkpoint`)."""
+        """The folder where a running entry keeps the items it finished (`pathkernel.runs.checkpoint`),
+        named by the study's source digest: items computed by another version of its code are never read."""
         entry = self.entry(study, config, seed)
-        return entry.with_name(entry.name + ".checkpoints")
+        return entry.with_name(f"{entry.name}.checkpoints-{source_digest(study)[:16]}")
 
     def record(self, study: str | ModuleType, config: Any, seed: int) -> dict[str, Any] | None:
         """The provenance record of the entry, None when there is no finished entry."""
@@ -115,7 +116,8 @@ class Store:
             os.replace(partial, folder)
         finally:
             shutil.rmtree(partial, ignore_errors=True)
-        shutil.rmtree(self.checkpoints(module, config, seed), ignore_errors=True)
+        for checkpoints in folder.parent.glob(f"{folder.name}.checkpoints*"):  # of any version of the code
+            shutil.rmtree(checkpoints, ignore_errors=True)
         return folder
 
     def records(self) -> list[tuple[Path, dict[str, Any]]]:

@@ -25,7 +25,7 @@ import torch
 from pathkernel.experiments import DEVICES, check_device
 from pathkernel.functional import progress as progress_bar
 from pathkernel.runs import checkpoint
-from pathkernel.runs.provenance import provenance
+from pathkernel.runs.provenance import code_state, provenance, source_digest
 from pathkernel.runs.store import Store
 from pathkernel.runs.studies import study_module, study_name
 
@@ -54,8 +54,13 @@ def parse_seeds(text: str) -> list[int]:
 
 def run_one(name: str, config: Any, seed: int, device: str, checkpoints: str | None = None) -> tuple[Any, dict[str, Any]]:
     """Run one seed (in this process or on a worker); the provenance record gains the wall time and
-    the process's peak resident memory (``peak_rss_mb``: since the process started)."""
+    the process's peak resident memory (``peak_rss_mb``: since the process started).
+
+    The code the record names (`provenance.code_state`: the study's source digest, the package's,
+    the commit) is taken before the run; RuntimeError when the study's source changed while it ran
+    (the result belongs to no version of the code)."""
     module = study_module(name)
+    code = code_state(module)
     keeping = contextlib.nullcontext()
     if checkpoints is not None:
         try:
@@ -68,7 +73,9 @@ def run_one(name: str, config: Any, seed: int, device: str, checkpoints: str | N
         result = module.run(config, seed=seed, device=device)
     wall = time.perf_counter() - start
     scale = 1024 if sys.platform != "darwin" else 1024 * 1024
-    record = provenance(module, config, seed, device, result)
+    if source_digest(module) != code["source_sha256"]:
+        raise RuntimeError(f"the source of {name} changed while it ran; run it again")
+    record = provenance(module, config, seed, device, result, code=code)
     record["run"] = {"wall_s": round(wall, 3), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale, 1)}
     if torch.device(device).type == "cuda":
         record["run"]["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
