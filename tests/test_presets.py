@@ -86,13 +86,13 @@ def test_result_rows_set_ours_at_both_scales_beside_the_papers_value(monkeypatch
     assert list(table.columns) == ["quick", "large", "paper", "paper value from", "comparison"]
     assert table.loc["n", "large"] == "12" and table.loc["n", "quick"] == "8"
     row = table.loc["result: order of the remainder"]
-    assert row["quick"] == lin.numbers(lin.run(quick, seed=0))["linear-slope"]
-    assert row["large"] == "not in the store" and row["paper value from"] == "1 (S1 §3.1)"
+    assert row["quick"] == "ours: " + lin.numbers(lin.run(quick, seed=0))["linear-slope"]
+    assert row["large"] == "not in the store" and row["paper value from"] == "reported: 1 (S1 §3.1)"
     assert row["comparison"] == "compare the slopes"
     stored = lin.run(large, seed=0)
     Store(tmp_path).save(lin, large, 0, stored, {**runs.provenance(lin, large, 0, "cpu", stored), "run": {"wall_s": 1.0}})
     row = book.presets(lin).loc["result: order of the remainder"]
-    assert row["large"] == lin.numbers(stored)["linear-slope"] and row["paper"].startswith("not run")
+    assert row["large"] == "ours: " + lin.numbers(stored)["linear-slope"] and row["paper"].startswith("not run")
     runs.clear()
 
 CHAPTER_STUDIES: dict[str, set[str]] = {}

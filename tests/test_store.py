@@ -145,3 +145,38 @@ def test_a_long_experiment_resumes_from_its_checkpoints(tmp_path, monkeypatch):
     with checkpoint.checkpointing(tmp_path):
         resumed = ntk_limit.run(config, seed=3)
     assert runs.result_digest(plain) == runs.result_digest(first) == runs.result_digest(resumed)
+
+
+def test_the_source_digest_is_of_code_not_of_its_wording():
+    """Docstrings, comments, a preset's sources, large_reason and numbers() present a result: editing
+    them keeps stored runs current; any change to what computes it (a constant, a statement) does not."""
+    from pathkernel.runs.provenance import code_of
+
+    base = '''"""A study."""
+class Config:
+    """Sizes."""
+    sources = {"n": "S1"}
+    large_reason = "needs a GPU"
+    n: int = 3
+
+def run(config, seed=0):
+    """Run it."""
+    return config.n * 2  # twice
+
+def numbers(result):
+    return {"x": f"{result:.2f}"}
+'''
+    reworded = (base.replace('"""A study."""', '"""Another docstring."""').replace('"S1"', '"S1 §2"')
+                .replace("needs a GPU", "needs hours").replace("# twice", "# doubled").replace(".2f", ".3f"))
+    assert code_of(reworded) == code_of(base)
+    for changed in (base.replace("n: int = 3", "n: int = 4"), base.replace("* 2", "* 3"),
+                    base.replace("return config.n * 2", "config.n += 0\n    return config.n * 2")):
+        assert code_of(changed) != code_of(base)
+
+
+def test_checkpoints_are_kept_per_version_of_the_study(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    first = store.checkpoints(linear_regression, TINY, 0)
+    monkeypatch.setattr("pathkernel.runs.store.source_digest", lambda study: "f" * 64)
+    assert store.checkpoints(linear_regression, TINY, 0) != first
+    assert first.name.startswith(store.entry(linear_regression, TINY, 0).name + ".checkpoints-")

@@ -128,3 +128,14 @@ def test_a_killed_worker_loses_no_seed(client, tmp_path):
     assert [o.record["result_sha256"] for o in outcomes] == [o.record["result_sha256"] for o in expected]
     assert all(Store(tmp_path / "remote").status(linear_regression, slow, s) == "finished" for s in range(4))
     runs.clear()
+
+
+def test_a_study_edited_while_it_runs_is_not_saved(tmp_path, monkeypatch):
+    """The record names the code a run started with; a study whose source changed meanwhile is refused."""
+    from pathkernel.runs import sweep as sweep_module
+
+    digests = iter(["a" * 64, "b" * 64])
+    monkeypatch.setattr(sweep_module, "code_state", lambda module: {"source_sha256": next(digests)})
+    monkeypatch.setattr(sweep_module, "source_digest", lambda module: next(digests))
+    with pytest.raises(RuntimeError, match="changed while it ran"):
+        sweep_module.run_one("linear_regression", TINY, 0, "cpu")

@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="run a paper or large study here instead of reading it from the store")
     store = commands.add_parser("store", help="the book's stored paper-scale results")
     store.add_argument("action", choices=("status",),
-                       help="status: every entry the book renders, current or not, and the command that refreshes it")
+                       help="status: every entry the book renders, current or not, and the command that refreshes it; "
+                            "exit status 1 when one is neither current nor on the stale-list")
     store.add_argument("--store", default=None, help="the store folder (default: the book's, results/)")
     run = commands.add_parser("run", help="run an experiment's seeds into a results store (resumable)")
     run.add_argument("experiment", help="a study of pathkernel.experiments, e.g. linear_regression or stochastic.residual")
@@ -103,11 +104,11 @@ def main(argv: list[str] | None = None) -> int:
             config = figures.experiment_module(spec).Config.from_scale(scale)
             seed = spec.seed if args.seed is None else args.seed
             where = args.store or committed.default_store()
-            if where is None or runs.store.Store(where).status(spec.experiment, config, seed) != "finished":
-                return _fail(f"{figure_id}: no current stored result of {runs.study_name(spec.experiment)} at scale "
-                             f"{config.scale!r}, seed {seed} in {where}; compute it with `"
-                             f"{committed.refresh_command(runs.study_name(spec.experiment), config.scale, seed, args.store or 'results')}`"
-                             f" or pass --recompute")
+            name = runs.study_name(spec.experiment)
+            if where is None or committed.load(committed.Entry(name, config, seed), where) is None:
+                command = committed.refresh_command(name, config.scale, seed, args.store or "results")
+                return _fail(f"{figure_id}: no current stored result of {name} at scale {config.scale!r}, seed {seed} "
+                             f"in {where}; compute it with `{command}` or pass --recompute")
     for figure_id in ids:
         record = figures.build(figure_id, scale=scale, seed=args.seed, out=args.out, device=device, store=args.store,
                                recompute=args.recompute)
@@ -122,14 +123,18 @@ def _store_status(args: argparse.Namespace) -> int:
 
     where = args.store or committed.default_store()
     listed = committed.stale_list(where) if where is not None else {}
+    unlisted = 0
     for entry in committed.needed():
         state = committed.status(entry, where)
         reason = listed.get((entry.study, entry.scale, entry.seed))
         line = f"{entry.study:<36} {entry.scale:<6} seed {entry.seed}  {state}"
-        if state != "finished":
-            line += f"  ({'listed: ' + reason if reason else 'refresh: ' + committed.refresh_command(entry.study, entry.scale, entry.seed, args.store or 'results')})"
+        if state != "finished" and reason:
+            line += f"  (listed: {reason})"
+        elif state != "finished":
+            unlisted += 1
+            line += f"  (refresh: {committed.refresh_command(entry.study, entry.scale, entry.seed, args.store or 'results')})"
         print(line)
-    return 0
+    return 1 if unlisted else 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -60,18 +60,19 @@ def stored_figure(figure_id: str, *, seed: int | None = None) -> tuple[Figure, s
     its caption note (Markdown); a placeholder figure naming the refresh command when the entry is
     missing, or stale and not on the stale-list."""
     spec = figures.spec(figure_id)
-    entry = committed.Needed(runs.study_name(spec.experiment), figures.experiment_module(spec).Config.large(),
+    entry = committed.Entry(runs.study_name(spec.experiment), figures.experiment_module(spec).Config.large(),
                              spec.seed if seed is None else seed)
-    loaded = committed.load(entry)
-    if loaded is None:
+    stored = committed.load(entry)
+    if stored is None:
         command = committed.refresh_command(entry.study, entry.scale, entry.seed)
+        listed = committed.stale_list().get((entry.study, entry.scale, entry.seed))
+        why = f" **Stale**: {listed}." if listed else ""
         return style.placeholder(f"No current stored run of {entry.study} at the {entry.scale} scale.\n"
-                                 f"{command}"), f"not in the results store; `{command}` computes it."
-    result, record, state = loaded
-    return spec.draw(result), stored_note(entry, record, state)
+                                 f"{command}"), f"not in the results store; `{command}` computes it.{why}"
+    return spec.draw(stored.result), stored_note(entry, stored.record, stored.status)
 
 
-def stored_note(entry: committed.Needed, record: dict[str, Any], state: str) -> str:
+def stored_note(entry: committed.Entry, record: dict[str, Any], state: str) -> str:
     """The caption note of a stored figure: which preset, why (for a separate large preset), the
     machine, device, commit and wall time of its run, a link to its provenance record, and "stale"
     with the stale-list's reason when the study's source changed since."""
@@ -125,10 +126,10 @@ def presets(*studies: str | ModuleType) -> pd.DataFrame:
 
     One row per Config field (``Presets.preset_rows``) with its quick and paper values (and large,
     where a study has a separate large preset) and where the paper value comes from; then one row
-    per result the papers report (`pathkernel.paper_values`): ours at the quick scale (computed
-    here, ``runs.result``), ours at the stored scale (the committed store's entry of the study's
-    `large` preset; "not run" at the paper scale where that needs a GPU), the paper's value with
-    its section, and a sentence on how to compare them. A ``study`` column when there are several
+    per result the papers report (`pathkernel.paper_values`): "ours: ..." at the quick scale
+    (computed here, ``runs.result``) and at the stored scale (the committed store's entry of the
+    study's `large` preset; "not run here" at the paper scale where the study has a separate large
+    preset), "reported: ..." the papers' value with its section, and a sentence on how to compare. A ``study`` column when there are several
     studies. Raises ValueError when a study's Config does not say the source of a field.
     """
     modules = [runs.study_module(study) for study in studies]
@@ -157,17 +158,18 @@ def _result_rows(module: ModuleType, separate_large: bool) -> list[dict[str, str
     values = PAPER_VALUES.get(name, ())
     if not values:
         return []
-    quick = module.numbers(runs.result(module, scale="quick"))
-    entry = committed.Needed(name, module.Config.large(), 0)
-    loaded = committed.load(entry)
-    stored = module.numbers(loaded[0]) if loaded is not None else {}
-    flag = " (stale)" if loaded is not None and loaded[2] == "stale" else ""
+    seed = committed.seed_of(name)
+    quick = module.numbers(runs.result(module, scale="quick", seed=seed))
+    entry = committed.Entry(name, module.Config.large(), seed)
+    stored = committed.load(entry)
+    at_stored = module.numbers(stored.result) if stored is not None else {}
+    flag = " (stale)" if stored is not None and stored.status == "stale" else ""
     rows = []
     for value in values:
-        ours = f"{stored[value.number]}{flag}" if loaded is not None else "not in the store"
-        at_scale = ({"large": ours, "paper": "not run (needs a GPU or hours)"} if entry.scale == "large"
+        ours = f"ours: {at_stored[value.number]}{flag}" if stored is not None else "not in the store"
+        at_scale = ({"large": ours, "paper": "not run here (see the large preset's reason)"} if entry.scale == "large"
                     else {**({"large": "= paper"} if separate_large else {}), "paper": ours})
-        rows.append({"study": name, "parameter": f"result: {value.quantity}", "quick": str(quick[value.number]),
+        rows.append({"study": name, "parameter": f"result: {value.quantity}", "quick": f"ours: {quick[value.number]}",
                      **{key: at_scale[key] for key in (("large", "paper") if separate_large else ("paper",))},
-                     "paper value from": value.paper, "comparison": value.note})
+                     "paper value from": f"reported: {value.paper}", "comparison": value.note})
     return rows

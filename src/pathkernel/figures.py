@@ -148,9 +148,13 @@ def build(
 
 def _provenance(figure: FigureSpec, config: Any, seed: int, device: torch.device, result: Any,
                 store: str | Path | None, recompute: bool) -> dict[str, Any]:
-    """The result's provenance: computed here, or the stored entry's record and folder."""
-    if config.scale == "quick" or recompute:
+    """The result's provenance: the stored entry's record and folder when `runs.result` read it from a
+    store (a paper or large config, or a quick one whose entry `store` holds), else computed here."""
+    where = store if store is not None else committed.default_store() if config.scale != "quick" else None
+    if recompute or where is None:
         return runs.provenance(figure.experiment, config, seed, device, result)
-    stored = Store(store if store is not None else committed.default_store())
-    return {**stored.record(figure.experiment, config, seed),
-            "stored_entry": str(stored.entry(figure.experiment, config, seed))}
+    stored = Store(where)
+    record = stored.record(figure.experiment, config, seed)
+    if record is None or record["result_sha256"] != result_digest(result):  # computed: no (matching) entry
+        return runs.provenance(figure.experiment, config, seed, device, result)
+    return {**record, "stored_entry": str(stored.entry(figure.experiment, config, seed))}

@@ -26,7 +26,7 @@ from pathkernel.validation import integer
 __all__ = ["clear", "config_digest", "git_commit", "provenance", "result", "result_digest", "source_digest",
            "study_module", "study_name"]
 
-_RESULTS: dict[tuple[str, str, int, str, str | None], Any] = {}
+_RESULTS: dict[tuple[str, str, int, str, str], Any] = {}
 
 
 def result(
@@ -48,10 +48,10 @@ def result(
         device: where the study computes ("cpu", "cuda", "cuda:N").
         config: an explicit ``study.Config`` instead of the preset.
         store: a results store folder: its finished, current entry for this study, config and
-            seed is read (its arrays checked against the recorded digest) instead of running.
-            Without one, a quick config runs here and a paper or large one is read from the
-            book's committed store (`committed.default_store`): recomputing those is the command
-            line's job (``python -m pathkernel run``).
+            seed is read (its arrays checked against the recorded digest) instead of running a
+            quick config. A paper or large config is always read, from `store` or the book's
+            committed store (`committed.default_store`; a stale entry only when its stale-list
+            names it): computing those is the command line's job (``python -m pathkernel run``).
         recompute: run a paper or large config here instead of reading it from the store.
 
     Raises:
@@ -69,19 +69,24 @@ def result(
     from pathkernel.runs import committed
     from pathkernel.runs.store import Store
 
-    strict = store is None and config.scale != "quick" and not recompute
-    store = committed.default_store() if strict else store
+    strict = config.scale != "quick" and not recompute
+    store = committed.default_store() if strict and store is None else store
     # a stored and a computed result of one config are different objects: never served for each other
-    key = (module.__name__, repr(config), seed, str(device), str(store) if store is not None else None)
+    key = (module.__name__, repr(config), seed, str(device), "stored" if strict else
+           f"store {store}" if store is not None else "computed")
     if key not in _RESULTS:
-        stored = Store(store).load(module, config, seed) if store is not None else None
-        if stored is None and strict:
+        if strict:
             name = study_name(module)
-            raise committed.StoredResultError(
-                f"no current stored result of {name} at scale {config.scale!r}, seed {seed} in the store {store}; "
-                f"compute it with `{committed.refresh_command(name, config.scale, seed, store or 'results')}` "
-                f"(or pass recompute=True)")
-        _RESULTS[key] = stored if stored is not None else module.run(config, seed=seed, device=device)
+            stored = committed.load(committed.Entry(name, config, seed), store) if store is not None else None
+            if stored is None:
+                raise committed.StoredResultError(
+                    f"no current stored result of {name} at scale {config.scale!r}, seed {seed} in the store {store}; "
+                    f"compute it with `{committed.refresh_command(name, config.scale, seed, store or 'results')}` "
+                    f"(or pass recompute=True)")
+            _RESULTS[key] = stored.result
+        else:
+            stored = Store(store).load(module, config, seed) if store is not None else None
+            _RESULTS[key] = stored if stored is not None else module.run(config, seed=seed, device=device)
     return _RESULTS[key]
 
 

@@ -48,8 +48,8 @@ def default_store() -> Path | None:
 
 
 @dataclass(frozen=True)
-class Needed:
-    """One entry the book renders from the store: `study` (name) at `config` (its large preset) and `seed`."""
+class Entry:
+    """One entry of the store: `study` (name) at `config` and `seed` (for the book: its large preset)."""
 
     study: str
     config: Any
@@ -57,17 +57,27 @@ class Needed:
 
     @property
     def scale(self) -> str:
+        """The config's scale ("paper" or "large"; the entry's folder under the study)."""
         return self.config.scale
 
 
-def needed() -> list[Needed]:
+@dataclass(frozen=True)
+class Stored:
+    """A result read from the store, its provenance record and its status ("finished" or a listed "stale")."""
+
+    result: Any
+    record: dict[str, Any]
+    status: str
+
+
+def needed() -> list[Entry]:
     """The store entries the book renders: each declared figure's study at its `large` preset and seed."""
     from pathkernel.plots import FIGURES
 
-    entries: dict[tuple[str, int], Needed] = {}
+    entries: dict[tuple[str, int], Entry] = {}
     for spec in FIGURES.values():
         name = study_name(spec.experiment)
-        entries.setdefault((name, spec.seed), Needed(name, study_module(name).Config.large(), spec.seed))
+        entries.setdefault((name, spec.seed), Entry(name, study_module(name).Config.large(), spec.seed))
     return sorted(entries.values(), key=lambda entry: (entry.study, entry.seed))
 
 
@@ -76,7 +86,7 @@ def refresh_command(study: str, scale: str, seed: int, store: str | Path = "resu
     return f"python -m pathkernel run {study} --scale {scale} --seeds {seed} --store {store}"
 
 
-def provenance_url(entry: Needed) -> str:
+def provenance_url(entry: Entry) -> str:
     """The entry's provenance record in the repository online (the committed store, on main)."""
     folder = Store("results").entry(entry.study, entry.config, entry.seed)
     return f"{REPOSITORY}/blob/main/{folder.as_posix()}/provenance.json"
@@ -104,7 +114,7 @@ def stale_list(store: str | Path | None = None) -> dict[tuple[str, str, int], st
     return listed
 
 
-def status(entry: Needed, store: str | Path | None = None) -> str:
+def status(entry: Entry, store: str | Path | None = None) -> str:
     """"finished" (current), "stale" (the study's source changed since it ran) or "missing"
     (no entry for the current preset: never run, or run with another config)."""
     store = Path(store) if store is not None else default_store()
@@ -113,13 +123,18 @@ def status(entry: Needed, store: str | Path | None = None) -> str:
     return Store(store).status(entry.study, entry.config, entry.seed)
 
 
-def load(entry: Needed, store: str | Path | None = None) -> tuple[Any, dict[str, Any], str] | None:
-    """(result, provenance record, status) of `entry`, None when it is missing. A stale entry is
-    read only when it is on the stale-list (its caption then says so); otherwise None."""
+def load(entry: Entry, store: str | Path | None = None) -> Stored | None:
+    """The stored result of `entry` (`Stored`), None when it is missing. A stale entry is read only
+    when it is on the stale-list (its caption then says so); otherwise None."""
     store = Path(store) if store is not None else default_store()
     state = status(entry, store)
     if state == "missing" or (state == "stale" and (entry.study, entry.scale, entry.seed) not in stale_list(store)):
         return None
     stored = Store(store)
-    result = stored.load(entry.study, entry.config, entry.seed, allow_stale=True)
-    return result, stored.record(entry.study, entry.config, entry.seed), state
+    return Stored(stored.load(entry.study, entry.config, entry.seed, allow_stale=True),
+                  stored.record(entry.study, entry.config, entry.seed), state)
+
+
+def seed_of(study: str) -> int:
+    """The seed the book shows `study` at (its figures' seed)."""
+    return next((entry.seed for entry in needed() if entry.study == study), 0)
