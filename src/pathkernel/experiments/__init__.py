@@ -23,10 +23,11 @@ DEVICES = ("cpu", "cuda")
 class Presets:
     """Mixin for a Config dataclass with `quick()` and `paper()` classmethods, and `large()`.
 
-    `large()` is the largest preset that ran on our machines, the one the book renders from the
-    results store beside the quick one: the paper preset itself where it runs on a CPU (the
-    default), a smaller stated one (``scale="large"``) where it does not, e.g. the U-Net's 128²
-    images, which need a GPU. `large_reason` says why a study has a separate one.
+    `large()` is the preset the book renders from the results store beside the quick one: the
+    paper preset itself where it runs on a CPU (the default); where that needs a GPU or many CPU
+    hours (the U-Net's 128² images, the parity trainings at sequences of 128), a stated smaller
+    one (``scale="large"``) that 2 CPU cores run in about a quarter of an hour. `large_reason`
+    says why a study has a separate one.
 
     `sources` says, for every field but ``scale``, where the `paper()` value comes from:
     quoted from a paper ("S1 §6.1.2: 10 images per class") or our choice ("ours: the
@@ -47,8 +48,9 @@ class Presets:
 
     @classmethod
     def large(cls):
-        """The largest preset that ran (the default: `paper()`); a study whose paper preset needs
-        more than a CPU overrides it with ``scale="large"`` and says why in `large_reason`."""
+        """The preset the book renders from the store (the default: `paper()`); a study whose paper
+        preset needs a GPU or many CPU hours overrides it with ``scale="large"`` and says why in
+        `large_reason`."""
         return cls.paper()
 
     @classmethod

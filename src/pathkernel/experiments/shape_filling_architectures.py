@@ -87,7 +87,7 @@ class Config(Presets):
     }
     large_reason: ClassVar[str] = (
         "the paper preset (six networks, 150 epochs at 128 x 128) needs a GPU; the large preset keeps the "
-        "paper's optimizer, learning rate, suites and images at 64 x 64, 20 epochs for every network")
+        "paper preset's optimizer, learning rate, suites and images at 64 x 64, 20 epochs for every network")
 
     def __post_init__(self) -> None:
         if self.size % 32:
