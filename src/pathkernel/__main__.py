@@ -121,13 +121,20 @@ def _store_status(args: argparse.Namespace) -> int:
     """``store status``: one line per entry the book renders, with the refresh command where it is not current."""
     from pathkernel.runs import committed
 
+    from pathkernel.runs.provenance import package_digest
+    from pathkernel.runs.store import Store
+
     where = args.store or committed.default_store()
     listed = committed.stale_list(where) if where is not None else {}
+    package = package_digest()
     unlisted = 0
     for entry in committed.needed():
         state = committed.status(entry, where)
         reason = listed.get((entry.study, entry.scale, entry.seed))
         line = f"{entry.study:<36} {entry.scale:<6} seed {entry.seed}  {state}"
+        record = Store(where).record(entry.study, entry.config, entry.seed) if state != "missing" else None
+        if record is not None and record.get("package_sha256") not in (None, package):
+            line += "  (the shared package code changed since this run)"
         if state != "finished" and reason:
             line += f"  (listed: {reason})"
         elif state != "finished":

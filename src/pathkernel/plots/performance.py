@@ -220,12 +220,16 @@ def page_numbers(kernels: dict[str, Any], gpu: dict[str, Any]) -> dict[str, str]
 
 def stored_runs_table(store: str | Path | None = None) -> pd.DataFrame:
     """One row per entry of the results store (default: the book's committed one): the study, its
-    scale and seed, where it ran, its wall time and peak resident memory (from its provenance)."""
+    scale, seed and status, where it ran, its wall time and the process's peak resident memory
+    (from its provenance; a resumed run's wall time is that of its last session)."""
+    from pathkernel import runs
     from pathkernel.runs import committed
     from pathkernel.runs.store import Store
 
     where = store if store is not None else committed.default_store()
     rows = [{"study": record["experiment"], "scale": record["scale"], "seed": record["seed"],
+             "status": Store(where).status(record["experiment"], runs.study_module(record["experiment"]).Config.from_scale(
+                 record["scale"]), record["seed"]),
              "device": record.get("device_name", record["device"]), "CPUs": record["machine"]["cpus"],
              "wall (s)": record["run"]["wall_s"], "peak memory (MB)": record["run"]["peak_rss_mb"],
              "commit": (record["git_commit"] or "")[:10]}
