@@ -398,6 +398,9 @@ def test_every_figure_is_shown_at_both_scales():
     for spec in FIGURES.values():
         page = f"notebooks/{spec.chapter}.html"
         html = (SITE / page).read_text(encoding="utf-8", errors="replace")
+        tab_sets = [block for block in html.split('<div class="sd-tab-set')[1:] if f'id="{spec.id}"' in block]
+        if not tab_sets or f'id="stored-{spec.id}"' not in tab_sets[0]:
+            problems.setdefault(page, []).append(f"{spec.id} and stored-{spec.id} are not in one tab-set")
         for label in (spec.id, f"stored-{spec.id}"):
             figure = re.search(rf'<figure[^>]*id="{label}".*?</figure>', html, re.S)
             if figure is None or "<img" not in figure.group(0):
@@ -405,8 +408,6 @@ def test_every_figure_is_shown_at_both_scales():
             elif label.startswith("stored-") and "provenance record" not in figure.group(0) \
                     and "python -m pathkernel run" not in figure.group(0):
                 problems.setdefault(page, []).append(f"{label}: caption names neither provenance nor command")
-        if html.count("sd-tab-set") < 1:
-            problems.setdefault(page, []).append("no tab-set")
     assert not problems, _report(problems)
 
 if __name__ == "__main__":
