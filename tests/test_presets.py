@@ -91,6 +91,8 @@ def test_result_rows_set_ours_at_both_scales_beside_the_papers_value(monkeypatch
     assert row["comparison"] == "compare the slopes"
     stored = lin.run(large, seed=0)
     Store(tmp_path).save(lin, large, 0, stored, {**runs.provenance(lin, large, 0, "cpu", stored), "run": {"wall_s": 1.0}})
+    html = table._repr_html_()  # shown whole in a notebook: no cell cut at pandas' 50 characters
+    assert all(text in html for text in table["paper value from"]) and "compare the slopes" in html
     row = book.presets(lin).loc["result: order of the remainder"]
     assert row["large"] == "ours: " + lin.numbers(stored)["linear-slope"] and row["paper"].startswith("not run")
     runs.clear()

@@ -121,6 +121,19 @@ def _cell(value: Any, nested: bool = False) -> str:
     return str(value)
 
 
+class WholeTable(pd.DataFrame):
+    """A DataFrame that a notebook shows whole: pandas cuts cells at 50 characters by default, and
+    the preset table's sources and the papers' quotes are longer."""
+
+    @property
+    def _constructor(self):
+        return WholeTable
+
+    def _repr_html_(self) -> str | None:
+        with pd.option_context("display.max_colwidth", None, "display.max_rows", None):
+            return super()._repr_html_()
+
+
 def presets(*studies: str | ModuleType) -> pd.DataFrame:
     """The preset and results table of `studies`.
 
@@ -144,7 +157,7 @@ def presets(*studies: str | ModuleType) -> pd.DataFrame:
                             if separate_large else {}),
                          "paper": _cell(paper), "paper value from": source, "comparison": ""})
         rows.extend(_result_rows(module, separate_large))
-    table = pd.DataFrame(rows)
+    table = WholeTable(rows)
     if len(studies) == 1:
         table = table.drop(columns="study")
     if not table["comparison"].any():
