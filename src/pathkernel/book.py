@@ -77,13 +77,14 @@ def stored_note(entry: committed.Entry, record: dict[str, Any], state: str) -> s
     machine, device, commit and wall time of its run, a link to its provenance record, and "stale"
     with the stale-list's reason when the study's source changed since."""
     config_class = type(entry.config)
-    scale = f"**{entry.scale}** preset" + (f" ({config_class.large_reason})" if config_class.has_large() else "")
     machine = record["machine"]
     device = record.get("device_name", record["device"])
     where = "the CPU" if device == "cpu" else device
     ran = (f"run on {where} of a {machine['cpus']}-core {machine['platform'].split('-')[0]} machine in "
            f"{record['run']['wall_s']:.0f} s at commit `{(record['git_commit'] or 'unknown')[:10]}`")
-    note = f"the {scale}, {ran}; [provenance record]({committed.provenance_url(entry)})"
+    note = f"the **{entry.scale}** preset, {ran}; [provenance record]({committed.provenance_url(entry)})"
+    if config_class.has_large():
+        note += f". Why not the paper preset: {config_class.large_reason}"
     if state == "stale":
         reason = committed.stale_list()[(entry.study, entry.scale, entry.seed)]
         note += f". **Stale**: the study's code changed since this run ({reason})"
