@@ -218,3 +218,19 @@ def test_a_quick_figure_read_from_a_store_carries_the_stored_provenance(tmp_path
     computed = figures.build("fig-linear-residual", config=quick, out=tmp_path / "out2")
     assert "run" not in computed and "stored_entry" not in computed
     runs.clear()
+
+
+def test_every_paper_value_names_a_number_of_its_study():
+    """The results rows of the preset tables (pathkernel.paper_values): each names a study the book shows
+    and a number its numbers() gives for the stored run (checked where the store has one; the chapters,
+    executed in CI, check the quick runs)."""
+    from pathkernel.paper_values import PAPER_VALUES
+
+    shown = {entry.study: entry for entry in committed.needed()}
+    for study, values in PAPER_VALUES.items():
+        assert study in shown, f"{study} is not shown by any figure"
+        assert values and len({value.number for value in values}) == len(values)
+        stored = committed.load(shown[study])
+        if stored is not None:
+            numbers = runs.study_module(study).numbers(stored.result)
+            assert {value.number for value in values} <= numbers.keys(), study
