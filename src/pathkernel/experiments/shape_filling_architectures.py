@@ -118,8 +118,9 @@ class Config(Presets):
     @classmethod
     def large(cls) -> "Config":
         """What 2 CPU cores train in about a quarter of an hour (`large_reason`); nested curves to
-        depth 6, the most that fit (bands of 5 pixels or more) at 64 x 64."""
-        suites = tuple((name, (1, 2, 3, 4, 6) if name == "nesting" else levels) for name, levels in PAPER_SUITES)
+        depth 6 and mazes to 12 cells, the most that fit at 64 x 64 (bands of 5 pixels, cells of 8)."""
+        fitting = {"nesting": (1, 2, 3, 4, 6), "maze": (2, 4, 8, 12)}
+        suites = tuple((name, fitting.get(name, levels)) for name, levels in PAPER_SUITES)
         return cls(scale="large", size=64, n_train=1_115, n_test=140, epochs=20, lr=1e-3, optimizer="ranger",
                    width=16, depth=4, deep_depth=32, unet_width=8, unet_max_width=128, n_ood=50, suites=suites)
 
