@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import hashlib
+import importlib
 import inspect
 import os
 import platform
@@ -21,7 +22,9 @@ import numpy as np
 import torch
 
 from pathkernel import __version__
-from pathkernel.runs.studies import study_module, study_name
+from pathkernel.runs.studies import EXPERIMENTS_PACKAGE, study_module, study_name
+
+EXPERIMENTS = EXPERIMENTS_PACKAGE.rstrip(".")
 
 
 def result_digest(result: Any) -> str:
@@ -77,19 +80,43 @@ def code_of(source: str) -> str:
     return ast.dump(tree)
 
 
+def study_files(study: str | ModuleType) -> list[Path]:
+    """The files of a study's code: its module, its chapter package's ``__init__.py`` (for a study in
+    ``experiments/<chapter>/``), and every module of ``pathkernel.experiments`` the study imports,
+    directly or through another (shared helpers, or a sibling study it borrows from). A sibling
+    study it does not import is not part of it, so fixing one study's preset leaves its siblings'
+    stored runs current; the package's ``__init__`` is hashed but its imports are not followed."""
+    module = study_module(study)
+    own = Path(inspect.getsourcefile(module))
+    root = Path(inspect.getsourcefile(importlib.import_module(EXPERIMENTS)))
+    files, todo = {own}, [own]
+    if own.parent != root.parent:
+        files.add(own.parent / "__init__.py")
+    while todo:
+        for node in ast.walk(ast.parse(todo.pop().read_text())):
+            names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else \
+                [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(EXPERIMENTS):
+                names += [f"{node.module}.{alias.name}" for alias in node.names]
+            for name in names:
+                if not name.startswith(EXPERIMENTS + "."):
+                    continue
+                relative = Path(*name.removeprefix(EXPERIMENTS + ".").split("."))
+                for file in (root.parent / relative.with_suffix(".py"), root.parent / relative / "__init__.py"):
+                    if file.is_file() and file not in files:
+                        files.add(file)
+                        todo.append(file)
+    return sorted(files)
+
+
 def source_digest(study: str | ModuleType) -> str:
-    """sha256 of the study's code (`code_of`): its module, and for a study inside a chapter package
-    (``experiments/<chapter>/<study>.py``) every module of that package, which its studies share.
+    """sha256 of the study's code (`code_of` of each of `study_files`).
 
     The shared layers below (training, models, kernels, decomposition, data) are not included:
     `package_digest` records them, and ``python -m pathkernel store status`` reports the entries
     run with another version of them."""
-    module = study_module(study)
-    files = [Path(inspect.getsourcefile(module))]
-    if module.__name__.count(".") > 2:
-        files = sorted(files[0].parent.glob("*.py"))
     digest = hashlib.sha256()
-    for file in files:
+    for file in study_files(study):
         digest.update(file.name.encode() + b"\0" + code_of(file.read_text()).encode())
     return digest.hexdigest()
 
