@@ -78,9 +78,9 @@ class Config(Presets):
 
 @dataclass
 class Result:
-    """real (n, 2); latents (m, 2) queries; start, end (m, 2) = G(w_0, z_q), G(w_T, z_q); contributions
-    (m, N, 2) per draw (N = steps b), draw_step (N,), samples (N, 2) x_{k,j}, push (N, 2) v_{k,j};
-    additivity, residual: max |sum c - change| and max |dec.residual|; alignment (m,): the
+    """real (n, 2); latents (m, 2) queries; start, end (m, 2) = G(w_0, z_q), G(w_T, z_q); additivity,
+    residual: max |sum c - change| and max |dec.residual| over the N = steps b per-draw contributions
+    c_{k,j}(z_q) (computed, not kept: m N 2 numbers); alignment (m,): the
     ||c||-weighted mean cosine between c_{k,j}(z_q) and v_{k,j}; phase_cosine (m, phases): cosine between
     a phase's summed correction of z_q and the summed push at the query's own samples G(w_k, z_q)
     over that phase; field (phases, grid, grid, 2): the contributions to query 0 of each phase's draws
@@ -93,10 +93,6 @@ class Result:
     latents: np.ndarray
     start: np.ndarray
     end: np.ndarray
-    contributions: np.ndarray
-    draw_step: np.ndarray
-    samples: np.ndarray
-    push: np.ndarray
     additivity: float
     residual: float
     alignment: np.ndarray
@@ -171,7 +167,6 @@ def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") ->
     cpu = lambda t: t.detach().cpu().numpy()  # noqa: E731
     return Result(
         config=config, real=cpu(real), latents=cpu(latents), start=cpu(dec.initial), end=cpu(dec.prediction),
-        contributions=cpu(c), draw_step=cpu(step), samples=cpu(samples), push=cpu(pushes),
         additivity=float((c.sum(dim=1) - change).abs().max()), residual=float(dec.residual.abs().max()),
         alignment=cpu((cosine * norm).sum(1) / norm.sum(1)),
         phase_cosine=cpu(torch.nn.functional.cosine_similarity(by_phase, own_phase, dim=-1)),
