@@ -180,3 +180,19 @@ def test_checkpoints_are_kept_per_version_of_the_study(tmp_path, monkeypatch):
     monkeypatch.setattr("pathkernel.runs.store.source_digest", lambda study: "f" * 64)
     assert store.checkpoints(linear_regression, TINY, 0) != first
     assert first.name.startswith(store.entry(linear_regression, TINY, 0).name + ".checkpoints-")
+
+
+def test_a_studys_files_are_what_it_imports():
+    """A study's digest covers its module, its package's __init__ and the experiment modules it imports
+    (helpers, a sibling it borrows from), not sibling studies it does not import."""
+    from pathkernel.runs.provenance import study_files
+
+    def names(study):
+        return {path.relative_to(path.parents[1]).as_posix() for path in study_files(study)}
+
+    assert names("null_space.training") == {"null_space/__init__.py", "null_space/tasks.py", "null_space/training.py"}
+    assert {"attribution/loop.py", "attribution/tracin.py"} <= names("attribution")
+    assert "discrete_exact/theorem.py" in names("discrete_exact.vector_outputs")
+    assert "experiments/shape_filling_data.py" in names("shape_filling") | {
+        path.relative_to(path.parents[2]).as_posix() for path in study_files("shape_filling")}
+    assert names("linear_regression") == {"experiments/linear_regression.py"}
