@@ -106,9 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             where = args.store or committed.default_store()
             name = runs.study_name(spec.experiment)
             if where is None or committed.load(committed.Entry(name, config, seed), where) is None:
-                command = committed.refresh_command(name, config.scale, seed, args.store or "results")
-                return _fail(f"{figure_id}: no current stored result of {name} at scale {config.scale!r}, seed {seed} "
-                             f"in {where}; compute it with `{command}` or pass --recompute")
+                return _fail(f"{figure_id}: {committed.not_stored(name, config.scale, seed, where, args.store or 'results')}"
+                             f" or pass --recompute")
     for figure_id in ids:
         record = figures.build(figure_id, scale=scale, seed=args.seed, out=args.out, device=device, store=args.store,
                                recompute=args.recompute)

@@ -80,9 +80,7 @@ def result(
             stored = committed.load(committed.Entry(name, config, seed), store) if store is not None else None
             if stored is None:
                 raise committed.StoredResultError(
-                    f"no current stored result of {name} at scale {config.scale!r}, seed {seed} in the store {store}; "
-                    f"compute it with `{committed.refresh_command(name, config.scale, seed, store or 'results')}` "
-                    f"(or pass recompute=True)")
+                    committed.not_stored(name, config.scale, seed, store, store or "results") + " (or pass recompute=True)")
             _RESULTS[key] = stored.result
         else:
             stored = Store(store).load(module, config, seed) if store is not None else None

@@ -1,8 +1,8 @@
 """The book's committed results store: where it is, which entries the book needs, and whether they are current.
 
 The book renders every figure twice: at the quick scale, computed while it builds, and at
-the study's `large` preset (the paper preset where it ran on our machines, a stated smaller
-one where it needs a GPU), read from the results store committed with the repository
+the study's `large` preset (the paper preset, or a stated smaller one where that needs a GPU
+or many CPU hours), read from the results store committed with the repository
 (``results/`` at the checkout's root, or ``PATHKERNEL_STORE``). `needed` lists those entries,
 one per (study, seed) of a declared figure; `status` says whether each is current, and the
 committed stale-list (``results/stale.txt``, lines ``<study> <scale> <seed> | <reason>``)
@@ -84,6 +84,13 @@ def needed() -> list[Entry]:
 def refresh_command(study: str, scale: str, seed: int, store: str | Path = "results") -> str:
     """The command that (re)computes one entry into `store`."""
     return f"python -m pathkernel run {study} --scale {scale} --seeds {seed} --store {store}"
+
+
+def not_stored(study: str, scale: str, seed: int, store: str | Path | None, shown: str | Path = "results") -> str:
+    """The message for a paper or large result `store` does not hold: what is missing and the command
+    that computes it into `shown` (the store as the user named it)."""
+    return (f"no current stored result of {study} at scale {scale!r}, seed {seed} in the store {store}; "
+            f"compute it with `{refresh_command(study, scale, seed, shown)}`")
 
 
 def provenance_url(entry: Entry) -> str:
