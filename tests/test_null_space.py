@@ -88,3 +88,25 @@ def test_training_config_is_checked():
         dataclasses.replace(training.Config.quick(), checkpoints=(5, 400))
     with pytest.raises(ValueError, match="exact_tasks"):
         dataclasses.replace(training.Config.quick(), tasks=("sine",))
+
+
+def test_a_rate_at_which_gradient_descent_diverges_is_refused_before_training():
+    """The threshold 2 / lambda_1 against the closed-form dynamics u_k = (I - lr K / m)^k u_0
+    (`gd_residuals`): just below it the residual shrinks, just above it grows, and only the rate
+    above it is refused, by both studies, before any training step."""
+    config = dataclasses.replace(theorem.Config.quick(), m=24, width=16, steps=60)
+    sample, target, _ = task(config.target, config.m, config.train_every)
+    model = pk.MLP(1, config.width, config.depth, activation="gelu", seed=0, dtype=torch.float64)
+    kernel = pk.tangent_kernel(model, sample).numpy()
+    threshold = 2 / np.linalg.eigvalsh(kernel / config.m).max()
+    with torch.no_grad():
+        u0 = (model(sample)[:, 0] - target).numpy()
+    for factor, grows in ((0.98, False), (1.02, True)):
+        residuals = gd_residuals(kernel, u0, lr=factor * threshold, steps=2000)
+        assert (np.linalg.norm(residuals[-1]) > np.linalg.norm(u0)) == grows
+    theorem.run(dataclasses.replace(config, lr=0.98 * threshold, steps=2))
+    with pytest.raises(ValueError, match=r"lr=.*expected lr < 2 / lambda_1"):
+        theorem.run(dataclasses.replace(config, lr=1.02 * threshold))
+    too_fast = dataclasses.replace(training.Config.quick(), m=24, width=16, tasks=("square",), lr=1.02 * threshold)
+    with pytest.raises(ValueError, match=r"lr=.*expected lr < 2 / lambda_1"):
+        training.run(too_fast)

@@ -1,5 +1,6 @@
 """The tasks of the chapter "What a kernel machine cannot learn": a uniform grid of [-1, 1] as the
-sample of the input distribution, a target on it, and training inputs inside it."""
+sample of the input distribution, a target on it, and training inputs inside it; and the check
+that a learning rate lets gradient descent on that grid converge."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 
 import torch
 
+from pathkernel.kernels import integral_operator
 from pathkernel.validation import integer
 
 #: target functions on [-1, 1] by name
@@ -39,3 +41,13 @@ def task(name: str, m: int, train_every: int) -> tuple[torch.Tensor, torch.Tenso
     if name.endswith("-ood"):
         indices = indices[sample[indices, 0] < 0]
     return sample, TARGETS[base](sample[:, 0]), indices
+
+
+def check_rate(lr: float, kernel: torch.Tensor) -> None:
+    """ValueError unless lr < 2 / lambda_1, lambda_1 the top eigenvalue of the kernel's operator
+    K / m on the grid (kernel (m, m)): at a larger rate gradient descent on the mean squared error
+    of the kernel's linear model, u_{k+1} = (I - lr K / m) u_k, diverges along the top eigenspace."""
+    top = float(integral_operator(kernel).eigenvalues.max())
+    if not lr * top < 2:
+        raise ValueError(f"lr={lr:g} with the tangent kernel's top eigenvalue lambda_1={top:.4g} on the grid: "
+                         f"gradient descent diverges; expected lr < 2 / lambda_1 = {2 / top:.4g}")
