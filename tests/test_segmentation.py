@@ -175,3 +175,16 @@ def test_bad_training_arguments():
         train_segmentation(model, images, targets[..., :7], epochs=1)
     with pytest.raises(ValueError, match="epochs=0"):
         train_segmentation(model, images, targets, epochs=0)
+
+
+def test_predict_is_the_batched_sigmoid_and_keeps_no_graph():
+    """predict against sigmoid(model(x)) in one eval-mode call: equal values, by any batch size,
+    and no autograd graph (each batch's activations would otherwise be held until the end)."""
+    model = UNet(in_channels=1, out_channels=1, width=4, scales=2, seed=0)
+    images = torch.rand(5, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    model.eval()
+    reference = torch.sigmoid(model(images)).detach()
+    for batch_size in (1, 2, 64):
+        probabilities = predict(model, images, batch_size=batch_size)
+        assert not probabilities.requires_grad and probabilities.grad_fn is None
+        torch.testing.assert_close(probabilities, reference, rtol=1e-6, atol=1e-7)

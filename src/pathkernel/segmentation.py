@@ -200,11 +200,12 @@ def train_segmentation(
 
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    """sigmoid(model(images)) in eval mode, by batches on the model's device: (n, c, H, W)
-    probabilities, on the CPU."""
+    """sigmoid(model(images)) in eval mode and without autograd (no batch's activations are kept
+    for a backward pass), by batches on the model's device: (n, c, H, W) probabilities, on the CPU."""
     model.eval()
     device = next(model.parameters()).device
-    return torch.cat([torch.sigmoid(model(chunk.to(device))).cpu() for chunk in images.split(batch_size)])
+    with torch.no_grad():
+        return torch.cat([torch.sigmoid(model(chunk.to(device))).cpu() for chunk in images.split(batch_size)])
 
 
 def iou(
