@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 
 from pathkernel import runs
@@ -196,3 +198,100 @@ def test_a_studys_files_are_what_it_imports():
     assert "experiments/shape_filling_data.py" in names("shape_filling") | {
         path.relative_to(path.parents[2]).as_posix() for path in study_files("shape_filling")}
     assert names("linear_regression") == {"experiments/linear_regression.py"}
+
+
+def _studies() -> list[str]:
+    from pathkernel.runs import committed
+    return sorted({entry.study for entry in committed.needed()})
+
+
+def _rewrite(source: str, comment: str, docstring: str) -> str:
+    """`source` with every comment's text replaced by `comment` and every docstring by `docstring`,
+    located by the tokenizer and the syntax tree (not by `code_of`'s own walk)."""
+    import ast
+    import io
+    import tokenize
+
+    lines = source.splitlines(keepends=True)
+    edits = [(token.start, token.end, "# " + comment)
+             for token in tokenize.generate_tokens(io.StringIO(source).readline) if token.type == tokenize.COMMENT]
+    for node in ast.walk(ast.parse(source)):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            value = body[0].value
+            edits.append(((value.lineno, value.col_offset), (value.end_lineno, value.end_col_offset),
+                          f'"""{docstring}"""'))
+    for (row, col), (end_row, end_col), text in sorted(edits, reverse=True):
+        head, tail = lines[row - 1][:col], lines[end_row - 1][end_col:]
+        lines[row - 1:end_row] = [head + text + tail]
+    return "".join(lines)
+
+
+@settings(max_examples=40, deadline=None)
+@given(study=st.sampled_from(_studies()),
+       comment=st.text(st.characters(codec="ascii", categories=("L", "N", "Zs")), max_size=30),
+       docstring=st.text(st.characters(codec="ascii", categories=("L", "N", "Zs")), min_size=1, max_size=60),
+       pick=st.integers(min_value=0))
+def test_a_studys_digest_ignores_its_wording_and_sees_each_number(study, comment, docstring, pick):
+    """On the real study sources: rewording every comment and docstring keeps `code_of`; changing any
+    one number literal outside the presentation definitions (`PRESENTATION`) changes it."""
+    import ast
+    import io
+    import tokenize
+
+    from pathkernel.runs.provenance import PRESENTATION, code_of, study_files
+
+    files = study_files(study)
+    source = files[pick % len(files)].read_text()
+    assert code_of(_rewrite(source, comment, docstring)) == code_of(source)
+    presentation = [range(node.lineno, node.end_lineno + 1) for node in ast.walk(ast.parse(source))
+                    if isinstance(node, (ast.FunctionDef, ast.Assign, ast.AnnAssign))
+                    and (getattr(node, "name", None) in PRESENTATION
+                         or any(getattr(target, "id", None) in PRESENTATION
+                                for target in getattr(node, "targets", [getattr(node, "target", None)])))]
+    numbers = [token for token in tokenize.generate_tokens(io.StringIO(source).readline)
+               if token.type == tokenize.NUMBER and not any(token.start[0] in lines for lines in presentation)]
+    if numbers:
+        token = numbers[pick % len(numbers)]
+        lines = source.splitlines(keepends=True)
+        row, col = token.start
+        lines[row - 1] = lines[row - 1][:col] + "7" + lines[row - 1][col:]
+        assert code_of("".join(lines)) != code_of(source)
+
+
+@pytest.mark.parametrize("study", _studies())
+def test_a_studys_files_are_loaded_with_it_and_hold_what_they_import(study):
+    """The digest's files against Python's own machinery: each is loaded when the study is imported
+    (the standard library's `modulefinder`), and every experiments module that a hashed module
+    imports, resolved by `importlib.util.find_spec` (a module, or a package's __init__), is hashed."""
+    import ast
+    import importlib
+    import importlib.util
+    import inspect
+    import modulefinder
+    from pathlib import Path
+
+    from pathkernel.runs.provenance import study_files
+
+    source_root = Path(inspect.getsourcefile(importlib.import_module("pathkernel"))).parents[1]
+    finder = modulefinder.ModuleFinder(path=[str(source_root)])
+    finder.import_hook(runs.study_module(study).__name__)
+    loaded = {Path(module.__file__).resolve() for module in finder.modules.values() if module.__file__}
+    files = {path.resolve() for path in study_files(study)}
+    assert files <= loaded
+    for path in files - {path for path in files if path.name == "__init__.py"}:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pathkernel.experiments."):
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names if alias.name.startswith("pathkernel.experiments.")]
+            else:
+                continue
+            for name in names:
+                try:
+                    spec = importlib.util.find_spec(name)
+                except ModuleNotFoundError:
+                    spec = None
+                if spec is not None and spec.origin:
+                    assert Path(spec.origin).resolve() in files, f"{path.name} imports {name}, which is not hashed"
