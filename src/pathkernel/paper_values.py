@@ -199,14 +199,16 @@ PAPER_VALUES: dict[str, tuple[PaperValue, ...]] = {
                    "“the expected network output admits a kernel-machine representation with optimizer-specific "
                    "weighting” (Guo–He–Morel, abstract)",
                    "Their statement is lost; ours is the first-order form, so the gap is its remainder plus the Monte "
-                   "Carlo error of the preset's seeds."),
+                   "Carlo error of the seeds. The paper preset trains a wider network longer at the same rate, and the "
+                   "remainder grows with the path; the exact form's gap (stochastic-mean-exact-gap) stays at round-off."),
     ),
     "stochastic_kernel.weak_order": (
         PaperValue("sk-weak-slope", "order in η of the gap between SGD and its SDE (ensembles)",
                    "1: Lemma 3.1 “First-order weak approximation of SGD” (Guo–He–Morel, after Li, Tai and E; "
                    "statement lost in our copy)",
-                   "Only gaps above three standard errors enter the fit, so its interval widens when few learning "
-                   "rates qualify."),
+                   "The quick preset is linear regression and the paper preset an MLP; first order only bounds the "
+                   "gap by O(η), so a steeper slope (the MLP's) means its first-order term is small at these rates, "
+                   "not that the lemma fails; only gaps above three standard errors enter the fit."),
     ),
     "stochastic_kernel.ito_term": (
         PaperValue("sk-ito-ratio-max", "largest Itô term relative to the kernel term",
