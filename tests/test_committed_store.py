@@ -234,3 +234,13 @@ def test_every_paper_value_names_a_number_of_its_study():
         if stored is not None:
             numbers = runs.study_module(study).numbers(stored.result)
             assert {value.number for value in values} <= numbers.keys(), study
+
+
+def test_provenance_links_point_at_the_books_repository():
+    """The provenance links of stored captions use the repository the book's configuration names."""
+    import yaml
+
+    config = yaml.safe_load((committed.checkout_root() / "_config.yml").read_text())
+    assert committed.REPOSITORY == config["repository"]["url"]
+    entry = committed.needed()[0]
+    assert committed.provenance_url(entry).startswith(config["repository"]["url"] + "/blob/main/results/")
