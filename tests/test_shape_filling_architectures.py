@@ -53,6 +53,33 @@ def test_same_seed_same_result(tiny):
     assert figures.result_digest(study.run(TINY, seed=0)) == figures.result_digest(tiny)
 
 
+def test_an_interrupted_store_run_resumes_at_the_next_architecture(tiny, tmp_path, monkeypatch):
+    """Each architecture is a checkpoint item: after an interruption in the third network, a rerun
+    in the same folder trains only the networks not yet kept, and the result is the uninterrupted
+    one bit for bit."""
+    from pathkernel.runs import checkpoint
+
+    built = []
+    real = study.network
+
+    def interrupted(config, name, seed):
+        if len(built) == 2:
+            raise KeyboardInterrupt
+        built.append(name)
+        return real(config, name, seed)
+
+    monkeypatch.setattr(study, "network", interrupted)
+    with checkpoint.checkpointing(tmp_path), pytest.raises(KeyboardInterrupt):
+        study.run(TINY, seed=0)
+    assert built == list(NAMES[:2])
+    built.clear()
+    monkeypatch.setattr(study, "network", lambda config, name, seed: built.append(name) or real(config, name, seed))
+    with checkpoint.checkpointing(tmp_path):
+        resumed = study.run(TINY, seed=0)
+    assert built == list(NAMES[2:])
+    assert figures.result_digest(resumed) == figures.result_digest(tiny)
+
+
 def test_numbers_are_read_from_the_result(tiny):
     numbers = study.numbers(tiny)
     chapter = (Path(__file__).parents[1] / "notebooks" / "shape_filling.md").read_text()

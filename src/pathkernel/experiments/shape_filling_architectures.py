@@ -27,6 +27,7 @@ import torch
 from pathkernel.experiments import Presets, check_device
 from pathkernel.experiments.shape_filling import PAPER_SUITES, QUICK_SUITES
 from pathkernel.experiments.shape_filling_data import evaluate, network_data, stack_padded
+from pathkernel.runs import checkpoint
 from pathkernel.experiments.shape_filling import Config as FillingConfig
 from pathkernel.segmentation import LOSSES, OPTIMIZERS, train_segmentation
 from pathkernel.shape_nets import NAMES, build
@@ -155,7 +156,8 @@ def network(config: Config, name: str, seed: int) -> torch.nn.Module:
 
 def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") -> Result:
     """Draw the data once (on the CPU), train every architecture on `device`, score each on the
-    test set and on every suite level (`shape_filling.evaluate`)."""
+    test set and on every suite level (`shape_filling.evaluate`). Each architecture is one
+    `checkpoint.item`: a store run that is interrupted resumes at the next architecture."""
     device = check_device(device)
     filling = FillingConfig(scale=config.scale, size=config.size, n_train=config.n_train, n_test=config.n_test,
                             epochs=config.epochs, width=config.unet_width, max_width=config.unet_max_width,
@@ -165,19 +167,23 @@ def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") ->
     x_test, y_test, _ = network_data(filling, "training", 0, config.n_test, 3 * seed + 1)
     suites = [[network_data(filling, name, level, config.n_ood, 3 * seed + 2)[:2] for level in levels]
               for name, levels in config.suites]
-    parameters, losses, tests, ood, seconds = [], [], [], [], []
-    for name in config.architectures:
+
+    def trained(name: str) -> dict[str, np.ndarray]:
         model = network(config, name, seed)
-        parameters.append(sum(p.numel() for p in model.parameters()))
         start = time.perf_counter()
         history = train_segmentation(model, torch.from_numpy(x_train), torch.from_numpy(y_train), epochs=config.epochs,
                                      lr=config.lr, batch_size=config.batch_size, optimizer=config.optimizer,
                                      loss=config.loss, patience=config.patience, seed=seed, device=device,
                                      show_progress=False)
-        seconds.append(time.perf_counter() - start)
-        losses.append(history.loss)
-        tests.append(evaluate(model, x_test, y_test)[0])
-        ood.append(stack_padded([np.stack([evaluate(model, x, y)[0] for x, y in levels]) for levels in suites]))
+        seconds = time.perf_counter() - start
+        return {"parameters": np.asarray(sum(p.numel() for p in model.parameters())), "loss": np.asarray(history.loss),
+                "test": evaluate(model, x_test, y_test)[0], "seconds": np.asarray(seconds),
+                "ood": stack_padded([np.stack([evaluate(model, x, y)[0] for x, y in levels]) for levels in suites])}
+
+    rows = [checkpoint.item(f"architecture={name} seed={seed}", lambda name=name: trained(name))
+            for name in config.architectures]
+    parameters, losses, tests, ood, seconds = ([row[key] for row in rows]
+                                               for key in ("parameters", "loss", "test", "ood", "seconds"))
     return Result(config=config, names=tuple(config.architectures), parameters=np.asarray(parameters),
                   loss=np.asarray(losses), test_iou=np.stack(tests), suite_names=tuple(n for n, _ in config.suites),
                   complexity=stack_padded([np.asarray(levels, dtype=float) for _, levels in config.suites]),
