@@ -271,8 +271,8 @@ PAPER_VALUES: dict[str, tuple[PaperValue, ...]] = {
         PaperValue("twopeaks-sizes-holds", "training-set sizes where Adam's unseen accuracy beats gradient descent's",
                    "all: gradient descent “failed to maintain its level of precision outside the training set”; "
                    "“Changing the optimizer for Adam [9] fixed the this issue” (S1 §6.3)",
-                   "S1 gives no sizes, learning rates or budget; ours trains both optimizers under one budget rule, so "
-                   "the verdict may change with the size."),
+                   "S1 gives no sizes, learning rates or budget; ours trains both optimizers under one budget rule, "
+                   "and where the row names no size, S1's claim (Adam fixes what gradient descent breaks) fails here."),
     ),
     "shape_filling": (
         PaperValue("shapefilling-test-iou", "U-Net's mean IoU on the test shapes",
