@@ -82,3 +82,19 @@ def test_chapters_show_no_glue_code(chapter):
         assert len(statements) == 1 and ast.unparse(statements[0]).startswith("book.glue_numbers("), cell
     names = set(re.findall(r"\{glue:text\}`([\w-]+)`", text))
     assert not names or hidden, "prose glues numbers but the chapter has no glue_numbers cell"
+
+
+def test_a_paper_build_of_an_entry_the_store_lacks_shows_a_placeholder_and_computes_nothing(
+        glued, tiny_preset, tmp_path, monkeypatch):
+    """PATHKERNEL_SCALE=paper with a store lacking the entry: the figure is a placeholder naming the
+    command, every prose number of the study says it is not stored, and the study never runs."""
+    monkeypatch.setenv("PATHKERNEL_STORE", str(tmp_path))
+    names = set(linear_regression.numbers(runs.result(linear_regression, scale="quick")))
+    monkeypatch.setattr(linear_regression, "run", lambda *a, **k: pytest.fail("computed a paper config"))
+    book.show("fig-linear-residual", scale="paper")
+    texts = [text.get_text() for text in glued["fig-linear-residual"].findobj(plt.Text)]
+    assert any("python -m pathkernel run linear_regression --scale paper" in text for text in texts)
+    glued.clear()
+    book.glue_numbers(linear_regression, scale="paper")
+    assert set(glued) == names and set(glued.values()) == {book.NOT_STORED}
+    plt.close("all")

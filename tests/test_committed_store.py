@@ -157,6 +157,10 @@ def test_a_missing_entry_is_drawn_as_a_placeholder_naming_the_command(own_store)
     fig, note = book.stored_figure("fig-linear-residual")
     assert "python -m pathkernel run linear_regression --scale paper --seeds 0 --store results" in note
     assert any("python -m pathkernel run linear_regression" in text.get_text() for text in fig.axes[0].texts)
+    assert "Not run" not in note and "Stale" not in note
+    (own_store / "stale.txt").write_text("linear_regression paper 0 | needs a GPU we did not have\n")
+    _, note = book.stored_figure("fig-linear-residual")
+    assert "**Not run** (listed in results/stale.txt): needs a GPU we did not have" in note and "Stale" not in note
 
 
 def test_cli_build_at_paper_reads_the_store_or_names_the_command(own_store, tmp_path, capsys):

@@ -28,6 +28,10 @@ from pathkernel.plots import _style as style
 from pathkernel.runs import committed
 
 
+#: the text of a prose number whose paper or large result the store lacks
+NOT_STORED = "[not in the results store]"
+
+
 def _glue(name: str, value: Any) -> None:
     from myst_nb import glue  # the book's extra: imported only where a notebook runs
 
@@ -45,8 +49,13 @@ def show(figure_id: str, *, scale: str | None = None, seed: int | None = None) -
     the stored run of its study's `large` preset under ``stored-<ID>`` with the caption note
     ``stored-<ID>-note`` (`stored_note`: the scale, where and when it ran, its provenance; or the
     command that computes it when the store has no current entry, drawn as a placeholder).
-    Nothing is displayed in the cell: the chapter's ``{glue:figure}`` directives show them."""
-    fig, _ = figures.draw(figure_id, scale=scale, seed=seed)
+    Nothing is displayed in the cell: the chapter's ``{glue:figure}`` directives show them. At a
+    paper or large `scale` the first figure is read from the store too, and is a placeholder naming
+    the command that computes it when the store lacks the entry."""
+    try:
+        fig, _ = figures.draw(figure_id, scale=scale, seed=seed)
+    except committed.StoredResultError as missing:  # a paper or large build of an entry the store lacks
+        fig = style.placeholder(str(missing))
     _glue(figure_id, fig)
     plt.close(fig)
     stored_fig, note = stored_figure(figure_id, seed=seed)
@@ -66,7 +75,7 @@ def stored_figure(figure_id: str, *, seed: int | None = None) -> tuple[Figure, s
     if stored is None:
         command = committed.refresh_command(entry.study, entry.scale, entry.seed)
         listed = committed.stale_list().get((entry.study, entry.scale, entry.seed))
-        why = f" **Stale**: {listed}." if listed else ""
+        why = f" **Not run** (listed in results/stale.txt): {listed}." if listed else ""
         return style.placeholder(f"No current stored run of {entry.study} at the {entry.scale} scale.\n"
                                  f"{command}"), f"not in the results store; `{command}` computes it.{why}"
     return spec.draw(stored.result), stored_note(entry, stored.record, stored.status)
@@ -93,13 +102,18 @@ def stored_note(entry: committed.Entry, record: dict[str, Any], state: str) -> s
 
 def numbers(*studies: str | ModuleType, scale: str | None = None, seed: int = 0) -> dict[str, Any]:
     """The prose numbers of `studies`: ``study.numbers(runs.result(study, scale, seed))`` merged
-    in order. Raises ValueError when a study has no ``numbers`` or two studies give one name."""
+    in order; at a paper or large `scale` whose entry the store lacks, every name of the study's
+    numbers is `NOT_STORED`. Raises ValueError when a study has no ``numbers`` or two studies give
+    one name."""
     merged: dict[str, Any] = {}
     for study in studies:
         module = runs.study_module(study)
         if not hasattr(module, "numbers"):
             raise ValueError(f"study {module.__name__} has no numbers(result) function")
-        values = module.numbers(runs.result(module, scale=scale, seed=seed))
+        try:
+            values = module.numbers(runs.result(module, scale=scale, seed=seed))
+        except committed.StoredResultError:
+            values = {name: NOT_STORED for name in module.numbers(runs.result(module, scale="quick", seed=seed))}
         clash = merged.keys() & values.keys()
         if clash:
             raise ValueError(f"{module.__name__}.numbers gives {sorted(clash)} again")

@@ -72,7 +72,7 @@ def result(
     strict = config.scale != "quick" and not recompute
     store = committed.default_store() if strict and store is None else store
     # a stored and a computed result of one config are different objects: never served for each other
-    key = (module.__name__, repr(config), seed, str(device), "stored" if strict else
+    key = (module.__name__, repr(config), seed, str(device), f"stored {store}" if strict else
            f"store {store}" if store is not None else "computed")
     if key not in _RESULTS:
         if strict:
