@@ -295,3 +295,39 @@ def test_a_studys_files_are_loaded_with_it_and_hold_what_they_import(study):
                     spec = None
                 if spec is not None and spec.origin:
                     assert Path(spec.origin).resolve() in files, f"{path.name} imports {name}, which is not hashed"
+
+
+def test_shared_changes_name_the_shared_modules_whose_code_changed(tmp_path):
+    """In a scratch git repository: a reworded comment is no change, an edited statement, an added
+    and a deleted shared module are; presentation, runs and experiment modules are never shared."""
+    import subprocess
+
+    from pathkernel.runs.provenance import shared_changes
+
+    package = tmp_path / "src" / "pkg"
+    files = {"models.py": "x = 1  # one\n", "training.py": "def step(w):\n    return w - 1\n",
+             "old.py": "y = 2\n", "plots/figure.py": "z = 3\n", "experiments/study.py": "n = 4\n",
+             "book.py": "b = 5\n", "runs/store.py": "s = 6\n"}
+    for name, text in files.items():
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text(text)
+
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    commit = git("rev-parse", "HEAD")
+    assert shared_changes(commit, package) == []
+    (package / "models.py").write_text("x = 1  # the one\n")
+    (package / "training.py").write_text("def step(w):\n    return w - 2\n")
+    (package / "old.py").unlink()
+    (package / "kernels.py").write_text("k = 7\n")
+    for name in ("plots/figure.py", "experiments/study.py", "book.py", "runs/store.py"):
+        (package / name).write_text("changed = True\n")
+    git("add", "-A")
+    git("commit", "-qm", "second")
+    assert sorted(shared_changes(commit, package)) == ["kernels.py", "old.py", "training.py"]
+    assert shared_changes(None, package) is None and shared_changes("0" * 40, package) is None

@@ -120,20 +120,26 @@ def _store_status(args: argparse.Namespace) -> int:
     """``store status``: one line per entry the book renders, with the refresh command where it is not current."""
     from pathkernel.runs import committed
 
-    from pathkernel.runs.provenance import package_digest
+    from pathkernel.runs.provenance import shared_changes
     from pathkernel.runs.store import Store
 
     where = args.store or committed.default_store()
     listed = committed.stale_list(where) if where is not None else {}
-    package = package_digest()
+    changes: dict[str | None, list[str] | None] = {}
     unlisted = 0
     for entry in committed.needed():
         state = committed.status(entry, where)
         reason = listed.get((entry.study, entry.scale, entry.seed))
         line = f"{entry.study:<36} {entry.scale:<6} seed {entry.seed}  {state}"
         record = Store(where).record(entry.study, entry.config, entry.seed) if state != "missing" else None
-        if record is not None and record.get("package_sha256") not in (None, package):
-            line += "  (the shared package code changed since this run)"
+        if record is not None:
+            commit = record.get("git_commit")
+            if commit not in changes:
+                changes[commit] = shared_changes(commit)
+            if record.get("git_dirty"):
+                line += f"  (run from a modified tree of {str(commit)[:10]})"
+            if changes[commit]:
+                line += f"  (shared code changed since this run: {', '.join(changes[commit])})"
         if state != "finished" and reason:
             line += f"  (listed: {reason})"
         elif state != "finished":

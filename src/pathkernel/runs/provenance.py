@@ -156,6 +156,48 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+def _is_shared(relative: Path) -> bool:
+    """Whether a module of the package (path relative to ``pathkernel/``) is shared code a study computes
+    with: not its presentation (``plots``, ``book``, ``figures``, ``paper_values``), not the command
+    line (``__main__``) or ``runs``, and not
+    ``experiments`` (each study's `source_digest` covers its own experiment modules)."""
+    return relative.suffix == ".py" and relative.parts[0] not in ("plots", "runs", "experiments") \
+        and relative.stem not in ("book", "figures", "paper_values", "__main__")
+
+
+def shared_changes(commit: str | None, root: Path | None = None) -> list[str] | None:
+    """The shared modules (`_is_shared`) whose code (`code_of`) differs between `commit` and the files
+    here, as paths relative to the package folder `root` (default: this package's), added and deleted
+    ones included; None when there is no commit or git cannot read it (outside a checkout, or a
+    commit this clone lacks)."""
+    root = Path(root) if root is not None else Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=60, cwd=root)
+
+    if not commit:
+        return None
+    try:
+        prefix = git("rev-parse", "--show-prefix").stdout.strip()
+        listed = git("diff", "--name-only", "--no-renames", commit, "--", ".")
+        if listed.returncode != 0:
+            return None
+        changed = []
+        for name in listed.stdout.split():
+            relative = Path(name).relative_to(prefix)
+            if not _is_shared(relative):
+                continue
+            before = git("show", f"{commit}:{name}")
+            now = root / relative
+            old_code = code_of(before.stdout) if before.returncode == 0 else None
+            new_code = code_of(now.read_text()) if now.is_file() else None
+            if old_code != new_code:
+                changed.append(relative.as_posix())
+        return changed
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def code_state(study: str | ModuleType) -> dict[str, Any]:
     """What code a run starts with: the study's `source_digest`, `package_digest`, the git commit and
     whether the package source differs from it. Taken before the run (`provenance`'s `code`)."""
