@@ -3,8 +3,9 @@
 `pytest` executes every chapter and stores the executed notebook in `CACHE`
 (`conftest.py`); `jupyter-book build` (``execute_notebooks: cache``) then takes each
 chapter's outputs from there instead of running it again, matching a chapter by the hash
-of its code cells. That hash sees neither the package nor the scale: a stamp of both
-(`package_fingerprint`: the package's source and ``PATHKERNEL_SCALE``) is kept beside the
+of its code cells. That hash sees neither the package, the scale nor the results store the
+stored-run tabs and tables read: a stamp of all three (`package_fingerprint`: the package's
+source, ``PATHKERNEL_SCALE`` and the store's records and stale-list) is kept beside the
 cache, and a cache whose stamp differs is emptied before use, by the tests and by the book
 build alike.
 """
@@ -22,12 +23,17 @@ STAMP = "pathkernel-source.sha256"
 
 
 def package_fingerprint(root: Path = ROOT) -> str:
-    """sha256 over the scale (``PATHKERNEL_SCALE``) and the relative paths and contents of
-    src/pathkernel/**/*.py."""
-    digest = hashlib.sha256(os.environ.get("PATHKERNEL_SCALE", "quick").encode())
+    """sha256 over the scale (``PATHKERNEL_SCALE``), the store (``PATHKERNEL_STORE``, default
+    results/) and the relative paths and contents of src/pathkernel/**/*.py and of the store's
+    provenance records and stale-list (a record carries its result's digest)."""
+    store = Path(os.environ.get("PATHKERNEL_STORE", root / "results"))
+    digest = hashlib.sha256(os.environ.get("PATHKERNEL_SCALE", "quick").encode() + str(store).encode())
     package = root / "src" / "pathkernel"
-    for path in sorted(package.rglob("*.py")):
-        digest.update(str(path.relative_to(package)).encode())
+    files = [(package, path) for path in sorted(package.rglob("*.py"))]
+    files += [(store, path) for path in sorted(store.glob("*/*/seed*/provenance.json")) + [store / "stale.txt"]
+              if path.is_file()]
+    for base, path in files:
+        digest.update(str(path.relative_to(base)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
