@@ -180,6 +180,22 @@ def test_cli_build_from_the_committed_store_carries_the_runs_provenance(tmp_path
     assert record["git_commit"] == stored["git_commit"] and record["run"] == stored["run"]
     assert record["stored_entry"].endswith(Store("results").entry("linear_regression", entry.config, 0).as_posix())
     assert json.loads((tmp_path / "fig-linear-residual.json").read_text()) == record
+    assert record["stored_status"] == "finished"
+
+
+def test_a_figure_built_from_a_stale_listed_entry_says_so(own_store, tmp_path, monkeypatch, capsys):
+    paper = dataclasses.replace(TINY, scale="paper")
+    monkeypatch.setattr(linear_regression.Config, "paper", classmethod(lambda cls: paper))
+    result = linear_regression.run(paper, seed=0)
+    Store(own_store).save(linear_regression, paper, 0, result,
+                          {**runs.provenance(linear_regression, paper, 0, "cpu", result), "run": {"wall_s": 1.0}})
+    monkeypatch.setattr("pathkernel.runs.store.source_digest", lambda study: "0" * 64)
+    (own_store / "stale.txt").write_text("linear_regression paper 0 | changed on purpose\n")
+    runs.clear()
+    assert main(["figures", "build", "fig-linear-residual", "--scale", "paper", "--out", str(tmp_path)]) == 0
+    assert "stored run STALE" in capsys.readouterr().out
+    assert json.loads((tmp_path / "fig-linear-residual.json").read_text())["stored_status"] == "stale"
+    runs.clear()
 
 
 def test_store_status_lists_every_needed_entry():

@@ -111,8 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     for figure_id in ids:
         record = figures.build(figure_id, scale=scale, seed=args.seed, out=args.out, device=device, store=args.store,
                                recompute=args.recompute)
+        stale = " (stored run STALE: its study's code changed since; see results/stale.txt)" \
+            if record.get("stored_status") == "stale" else ""
         print(f"{figure_id}: {args.out}/{figure_id}.png .pdf .json (scale {record['scale']}, "
-              f"device {record['device']}, sha256 {record['result_sha256'][:12]})")
+              f"device {record['device']}, sha256 {record['result_sha256'][:12]}){stale}")
     return 0
 
 

@@ -148,8 +148,9 @@ def build(
 
 def _provenance(figure: FigureSpec, config: Any, seed: int, device: torch.device, result: Any,
                 store: str | Path | None, recompute: bool) -> dict[str, Any]:
-    """The result's provenance: the stored entry's record and folder when `runs.result` read it from a
-    store (a paper or large config, or a quick one whose entry `store` holds), else computed here."""
+    """The result's provenance: the stored entry's record, folder and status ("finished", or "stale"
+    for a stale-listed entry) when `runs.result` read it from a store (a paper or large config, or a
+    quick one whose entry `store` holds), else computed here."""
     where = store if store is not None else committed.default_store() if config.scale != "quick" else None
     if recompute or where is None:
         return runs.provenance(figure.experiment, config, seed, device, result)
@@ -157,4 +158,5 @@ def _provenance(figure: FigureSpec, config: Any, seed: int, device: torch.device
     record = stored.record(figure.experiment, config, seed)
     if record is None or record["result_sha256"] != result_digest(result):  # computed: no (matching) entry
         return runs.provenance(figure.experiment, config, seed, device, result)
-    return {**record, "stored_entry": str(stored.entry(figure.experiment, config, seed))}
+    return {**record, "stored_entry": str(stored.entry(figure.experiment, config, seed)),
+            "stored_status": stored.status(figure.experiment, config, seed)}
