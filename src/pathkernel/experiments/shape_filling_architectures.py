@@ -88,7 +88,8 @@ class Config(Presets):
     }
     large_reason: ClassVar[str] = (
         "the paper preset (six networks, 150 epochs at 128 x 128) needs a GPU; the large preset keeps the "
-        "paper preset's optimizer, learning rate, suites and images at 64 x 64, 20 epochs for every network")
+        "paper preset's optimizer, learning rate, suites and images at 64 x 64, 20 epochs for every network "
+        "(a few CPU hours; the store run keeps each trained network, so an interrupted run resumes)")
 
     def __post_init__(self) -> None:
         if self.size % 32:
@@ -118,8 +119,9 @@ class Config(Presets):
 
     @classmethod
     def large(cls) -> "Config":
-        """What 2 CPU cores train in about a quarter of an hour (`large_reason`); nested curves to
-        depth 6 and mazes to 12 cells, the most that fit at 64 x 64 (bands of 5 pixels, cells of 8)."""
+        """The paper preset's data and training rule at 64 x 64 with 20 epochs (`large_reason`): a few
+        CPU hours, resumable network by network; nested curves to depth 6 and mazes to 12 cells, the
+        most that fit at 64 x 64 (bands of 5 pixels, cells of 8)."""
         fitting = {"nesting": (1, 2, 3, 4, 6), "maze": (2, 4, 8, 12)}
         suites = tuple((name, fitting.get(name, levels)) for name, levels in PAPER_SUITES)
         return cls(scale="large", size=64, n_train=1_115, n_test=140, epochs=20, lr=1e-3, optimizer="ranger",
