@@ -43,7 +43,7 @@ def result(
 
     Args:
         study: a module of ``pathkernel.experiments`` or its name ("linear_regression").
-        scale: the preset, "quick" or "paper"; default ``PATHKERNEL_SCALE`` (quick).
+        scale: the preset, "quick", "paper" or "large"; default ``PATHKERNEL_SCALE`` (quick).
         seed: an integer >= 0.
         device: where the study computes ("cpu", "cuda", "cuda:N").
         config: an explicit ``study.Config`` instead of the preset.
