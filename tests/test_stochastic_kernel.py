@@ -242,3 +242,23 @@ def test_mixed_curvature_matches_the_explicit_hessian():
         for q in range(2):
             hessian = torch.autograd.functional.hessian(lambda t: f(t, queries[q:q + 1])[0], theta)
             torch.testing.assert_close(values[a, q], u[a] @ hessian @ v[a], rtol=1e-10, atol=1e-14)
+
+
+def test_ito_study_reports_diverged_walkers_instead_of_averaging_them():
+    """At a rate where Euler-Maruyama paths leave the floats, the pair is counted and has no statistics;
+    the numbers come from the finite pairs and say how many diverged; the figure still draws."""
+    import matplotlib.pyplot as plt
+
+    from pathkernel import plots
+
+    config = ito_term.Config(scale="quick", walkers=8, lrs=(0.5, 100.0), batch_sizes=(1,), n=8, time=1.0, dt=0.1,
+                             width=4)
+    with np.errstate(all="ignore"):
+        result = ito_term.run(config)
+    assert result.diverged[0, 0] == 0 and result.diverged[1, 0] > 0
+    for name in ("kernel", "ito", "change", "residual"):
+        assert np.isfinite(getattr(result, name)[0]).all() and np.isnan(getattr(result, name)[1]).all()
+    numbers = ito_term.numbers(result)
+    assert numbers["sk-ito-diverged"] == "1 of 2"
+    assert "nan" not in numbers["sk-ito-z-max"] + numbers["sk-ito-residual-z"] + numbers["sk-ito-first-large"]
+    plt.close(plots.stochastic_kernel.ito(result))

@@ -72,7 +72,7 @@ def ito(result: ito_term.Result) -> Figure:
     left.plot([], [], color="0.3", ls="--", lw=0.8, label="|kernel term| along gradient flow")
     right.axhline(1.0, color="0.3", lw=0.8)
     left.set_yscale("log")
-    left.set_ylim(top=20 * max(np.abs(result.gd_kernel).max(), np.abs(result.ito).max()))
+    left.set_ylim(top=20 * max(np.abs(result.gd_kernel).max(), np.nanmax(np.abs(result.ito))))
     left.set_ylabel(r"$|\frac{\eta}{2}\,\mathbb{E}\int_0^T \mathrm{tr}(\Sigma_B \nabla^2_w f)\, ds|$")
     right.set_ylabel("Ito term / first-order prediction")
     for ax in (left, right):

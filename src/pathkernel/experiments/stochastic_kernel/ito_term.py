@@ -77,7 +77,9 @@ class Result:
     """Arrays (len(lrs), len(batch_sizes), len(queries)): the ensemble means and standard errors of the
     kernel term int sum_i l'_i K ds (kernel, kernel_se), of the Ito term (ito, ito_se), of the change
     f(x, W_T) - f(x, W_0) (change, change_se) and of the residual change + kernel - ito (residual,
-    residual_se); first_order = ito / (lr (n - B)/((n - 1) B) J(x)); along gradient descent of step dt
+    residual_se); first_order = ito / (lr (n - B)/((n - 1) B) J(x)); diverged (len(lrs), len(batch_sizes)):
+    the walkers whose Euler-Maruyama path left the floating-point range (all of that pair's statistics
+    are then NaN: a mean over the survivors would be biased); along gradient descent of step dt
     (the noise-free path), per query (len(queries),): J, the kernel term (gd_kernel) and the change
     (gd_change)."""
 
@@ -91,6 +93,7 @@ class Result:
     residual: np.ndarray
     residual_se: np.ndarray
     first_order: np.ndarray
+    diverged: np.ndarray
     j: np.ndarray
     gd_kernel: np.ndarray
     gd_change: np.ndarray
@@ -110,6 +113,7 @@ def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") ->
     out = {name: np.zeros((len(config.lrs), len(config.batch_sizes), len(config.queries)))
            for name in ("kernel", "kernel_se", "ito", "ito_se", "change", "change_se", "residual", "residual_se")}
     start = f(w0, queries)
+    diverged = np.zeros((len(config.lrs), len(config.batch_sizes)), dtype=np.int64)
     for a, lr in enumerate(config.lrs):
         for b, batch in enumerate(config.batch_sizes):
             w = w0[None].repeat(config.walkers, 1)
@@ -119,8 +123,10 @@ def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") ->
                 kernel, ito = kernel + config.dt * k_rate, ito + config.dt * i_rate
                 w = em_step(f, w, x, y, lr=lr, batch_size=batch, dt=config.dt, generator=generator)
             change = torch.vmap(f, in_dims=(0, None))(w, queries) - start
+            finite = torch.isfinite(torch.cat([kernel, ito, change], dim=1)).all(dim=1)
+            diverged[a, b] = int((~finite).sum())
             for name, values in (("kernel", kernel), ("ito", ito), ("change", change), ("residual", change + kernel - ito)):
-                out[name][a, b], out[f"{name}_se"][a, b] = _stats(values)
+                out[name][a, b], out[f"{name}_se"][a, b] = _stats(values) if diverged[a, b] == 0 else (np.nan, np.nan)
     w, j, gd_kernel = w0[None], 0.0, 0.0
     for _ in range(steps):  # gradient descent of step dt: the SDE without its noise
         k_rate, j_rate = kernel_and_ito_rates(f, w, x, y, queries, lr=1.0, batch_size=1)  # B = 1: Sigma_1 itself
@@ -130,7 +136,7 @@ def run(config: Config, seed: int = 0, *, device: str | torch.device = "cpu") ->
     predicted = lrs * (config.n - bs) / ((config.n - 1) * bs) * j.cpu().numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         first_order = out["ito"] / predicted
-    return Result(config=config, first_order=first_order, j=j.cpu().numpy(), gd_kernel=gd_kernel.cpu().numpy(),
+    return Result(config=config, first_order=first_order, diverged=diverged, j=j.cpu().numpy(), gd_kernel=gd_kernel.cpu().numpy(),
                   gd_change=(f(w[0], queries) - start).cpu().numpy(), **out)
 
 
@@ -138,11 +144,14 @@ def numbers(result: Result) -> dict[str, str | int]:
     """The chapter's numbers: sizes; the Ito term against the kernel term (largest and smallest ratio of
     their query-averaged magnitudes over lrs and batch sizes), the largest Ito term in standard errors,
     the measured Ito term over its first-order prediction at the smallest and the largest
-    lr (n - B)/((n - 1) B), and the largest residual of Ito's formula in standard errors."""
+    lr (n - B)/((n - 1) B), and the largest residual of Ito's formula in standard errors, all over the
+    (lr, B) pairs whose walkers stayed finite; and how many pairs had a walker diverge."""
     c = result.config
     lrs, bs = np.array(c.lrs)[:, None], np.array(c.batch_sizes)[None, :]
     scale = np.broadcast_to(lrs * (c.n - bs) / ((c.n - 1) * bs), result.ito.shape[:2])
-    noisy = scale > 0  # full batches (B = n) have no noise, hence no Ito term and no standard error
+    # full batches (B = n) have no noise, hence no Ito term and no standard error; a pair whose walkers
+    # diverged has no statistics
+    noisy = (scale > 0) & (result.diverged == 0)
     ratio = np.where(noisy, np.abs(result.ito).mean(2) / np.abs(result.kernel).mean(2), np.nan)
     small = np.unravel_index(np.where(noisy, scale, np.inf).argmin(), scale.shape)
     large = np.unravel_index(np.where(noisy, scale, -np.inf).argmax(), scale.shape)
@@ -161,5 +170,6 @@ def numbers(result: Result) -> dict[str, str | int]:
         "sk-ito-j": ", ".join(f"{v:.3f}" for v in result.j),
         "sk-ito-j-over-k": ", ".join(f"{v:.2g}" for v in np.abs(result.j / result.gd_kernel)),
         "sk-ito-queries": ", ".join(f"{v:g}" for v in c.queries),
-        "sk-ito-kernel-max": f"{np.abs(result.kernel).max():.2f}",
+        "sk-ito-kernel-max": f"{np.nanmax(np.abs(result.kernel)):.2f}",
+        "sk-ito-diverged": f"{int((result.diverged > 0).sum())} of {result.diverged.size}",
     }
