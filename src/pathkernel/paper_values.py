@@ -181,8 +181,8 @@ PAPER_VALUES: dict[str, tuple[PaperValue, ...]] = {
     "null_space.training": (
         PaperValue("nullspace-square-ratio", "smallest ratio of test error to the path kernel's unreachable energy",
                    _GUO_NULL,
-                   "For a network whose kernel moves the bound is no theorem; a ratio below 1 means the error went "
-                   "below it (square wave)."),
+                   "For a network whose kernel moves the bound is no theorem; a ratio below 1 would mean the test "
+                   "error went below the energy the path kernel cannot reach."),
     ),
     "stochastic.residual": (
         PaperValue("stochastic-slope-sgd", "order of the mini-batch SGD theorem's remainder at fixed time",
