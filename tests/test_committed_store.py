@@ -264,3 +264,23 @@ def test_provenance_links_point_at_the_books_repository():
     assert committed.REPOSITORY == config["repository"]["url"]
     entry = committed.needed()[0]
     assert committed.provenance_url(entry).startswith(config["repository"]["url"] + "/blob/main/results/")
+
+
+def test_numbers_a_note_names_are_numbers_of_its_study_and_are_shown_with_our_values():
+    """A results row's note names numbers of its study in parentheses; the table shows our values
+    there (book.with_values), never the glue name, and a name the study lacks is an error."""
+    from pathkernel.paper_values import PAPER_VALUES
+
+    shown = {entry.study: entry for entry in committed.needed()}
+    for study, values in PAPER_VALUES.items():
+        stored = committed.load(shown[study])
+        if stored is None:
+            continue
+        numbers = runs.study_module(study).numbers(stored.result)
+        for value in values:
+            text = book.with_values(value.note, numbers, numbers, "paper")
+            assert not re.search(r"\([a-z0-9]+(-[a-z0-9]+)+\)", text), (study, text)
+    assert book.with_values("compare (a-b) with (c-d).", {"a-b": "1", "c-d": "2"}, {"a-b": "3"}, "large") \
+        == "compare (ours: 1 at quick, 3 at large) with (ours: 2 at quick)."
+    with pytest.raises(KeyError, match="a-c"):
+        book.with_values("see (a-c)", {"a-b": "1"}, {}, "paper")

@@ -15,6 +15,8 @@ report against ours at the quick and the stored scale (`pathkernel.paper_values`
 
 from __future__ import annotations
 
+import re
+
 from types import ModuleType
 from typing import Any
 
@@ -199,5 +201,18 @@ def _result_rows(module: ModuleType, separate_large: bool) -> list[dict[str, str
                     else {**({"large": "= paper"} if separate_large else {}), "paper": ours})
         rows.append({"study": name, "parameter": f"result: {value.quantity}", "quick": f"ours: {quick[value.number]}",
                      **{key: at_scale[key] for key in (("large", "paper") if separate_large else ("paper",))},
-                     "paper value from": f"reported: {value.paper}", "comparison": value.note})
+                     "paper value from": f"reported: {value.paper}",
+                     "comparison": with_values(value.note, quick, at_stored, entry.scale)})
     return rows
+
+
+def with_values(note: str, quick: dict[str, str], stored: dict[str, str], scale: str) -> str:
+    """`note` with each number it names in parentheses, ``(glue-name)``, replaced by our values:
+    ``(ours: <quick> at quick, <stored> at <scale>)``, the stored one left out when there is none.
+    Raises KeyError naming a glue name the study's numbers() does not give (a typo in paper_values)."""
+    def values(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in quick:
+            raise KeyError(f"the note {note!r} names {name!r}, which is not a number of its study")
+        return f"(ours: {quick[name]} at quick" + (f", {stored[name]} at {scale})" if name in stored else ")")
+    return re.sub(r"\(([a-z0-9]+(?:-[a-z0-9]+)+)\)", values, note)

@@ -21,7 +21,8 @@ class PaperValue:
     number: str    # glue name produced by the study's numbers(result), e.g. "linear-slope"
     quantity: str  # what it is, short, e.g. "order of the remainder in the learning rate"
     paper: str     # the paper's value quoted with source and section, e.g. "1: the remainder is O(η) (Domingos, Theorem 1)", or "not in our copy" / "the paper reports none"
-    note: str      # one sentence: what to compare and why ours may differ (no numbers of ours!)
+    note: str      # what to compare and why ours may differ; no numbers of ours: a number of the study
+                   # named in parentheses, "(glue-name)", is shown with our values (book.with_values)
 
 
 _ORDER_ONE = ("1 at fixed time Tη: Theorem 2's remainder is a second-order Taylor term, O(Σ_k η_k²) "
@@ -163,8 +164,8 @@ PAPER_VALUES: dict[str, tuple[PaperValue, ...]] = {
         PaperValue("kernelregime-kernel-change-large", "relative change of the tangent kernel at the largest α",
                    "“larger α (pink) leads to a more constant NTK, while the NTK for smaller α (red) changes "
                    "significantly” (NTK blog, Seeing the Kernel Regime)",
-                   "The blog shows ellipses, not numbers; compare with kernelregime-kernel-change-small at the "
-                   "smallest α."),
+                   "The blog shows ellipses, not numbers; compare with the kernel's change at the smallest α "
+                   "(kernelregime-kernel-change-small)."),
     ),
     "kernel_regime.ntk_limit": (
         PaperValue("kernelregime-kernel-slope-relu", "exponent of the empirical NTK's error to the limit (ReLU)",
@@ -214,7 +215,9 @@ PAPER_VALUES: dict[str, tuple[PaperValue, ...]] = {
         PaperValue("sk-ito-ratio-max", "largest Itô term relative to the kernel term",
                    "not in our copy: Theorem 3.4 “Stochastic Domingos' Theorem (SGD)” survives as a title only "
                    "(Guo–He–Morel)",
-                   "Our theorem is derived from the titles; whether theirs has the same Itô term we cannot tell."),
+                   "Our theorem is derived from the titles; whether theirs has the same Itô term we cannot tell. "
+                   "The largest is over the (η, B) pairs whose walkers all stayed finite; pairs where some diverged "
+                   "(sk-ito-diverged) are left out, so it says nothing of the noisiest settings."),
     ),
     "stochastic_kernel.momentum": (
         PaperValue("sk-mom-z", "largest gap between the noise term and the memory term, in standard errors",
@@ -251,7 +254,9 @@ PAPER_VALUES: dict[str, tuple[PaperValue, ...]] = {
         PaperValue("parityrates-s1-noise", "exact runs from w* plus noise σ (S1's structure)",
                    "all: “the network converged without any further help to an optimal solution” (S1 §6.1.3; σ's "
                    "bound lost in our copy)",
-                   "S1's bound on σ is lost; our σ is a small value of our choosing."),
+                   "S1's bound on σ is lost and our σ is of our choosing (parityrates-sigma), so a shortfall from "
+                   "“all” may be a σ beyond S1's bound; read it with the mean pixel error on the unseen k' "
+                   "(parityrates-s1-noise-error)."),
         PaperValue("parityrates-s1-extra-error", "pixel error on unseen k' with inserted convolutions (S1's structure)",
                    "not in our copy: “an error of order” (value lost), a solution “not the optimal one, but whose error "
                    "was low” (S1 §6.1.3)",
@@ -264,8 +269,8 @@ PAPER_VALUES: dict[str, tuple[PaperValue, ...]] = {
                    "S1's n, training-set size, learning rate and iterations are lost in our copy."),
         PaperValue("twopeaks-ntk-one", "inputs whose nearest training point under the normalized NTK shares one peak",
                    "“data points that share exactly one peak” are the closest (S1 §6.3; no number)",
-                   "Euclidean distance ties every training point that shares one peak, so compare with "
-                   "twopeaks-euclid-one and with the label agreement."),
+                   "Euclidean distance ties every training point that shares one peak, so compare with the share "
+                   "under Euclidean distance (twopeaks-euclid-one) and with the label agreement."),
     ),
     "two_peaks.sizes": (
         PaperValue("twopeaks-sizes-holds", "training-set sizes where Adam's unseen accuracy beats gradient descent's",
