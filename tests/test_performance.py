@@ -80,3 +80,19 @@ def test_reproducibility_lines_name_what_differs(gpu):
     lines = performance.reproducibility_lines(edited).splitlines()
     assert lines[1] == "a run and its repeat, default settings: not bitwise equal in a.params (largest gap 3.0e-17)"
     assert lines[2] == "a run and its repeat, deterministic settings: bitwise equal"
+
+
+def test_stored_runs_table_counts_a_resumed_runs_earlier_time(tmp_path):
+    """A stored run that resumed from checkpoints shows its whole time: this session's wall time
+    plus the seconds its items read back took, and how many it read back."""
+    from pathkernel.experiments import linear_regression
+    from pathkernel import runs
+    from pathkernel.runs.store import Store
+
+    config = linear_regression.Config.quick()
+    result = linear_regression.run(config, seed=0)
+    record = runs.provenance(linear_regression, config, 0, "cpu", result)
+    record["run"] = {"wall_s": 10.0, "peak_rss_mb": 100.0, "resumed_items": 3, "resumed_s": 32.5}
+    Store(tmp_path).save(linear_regression, config, 0, result, record)
+    row = performance.stored_runs_table(tmp_path).loc["linear_regression"]
+    assert (row["wall (s)"], row["resumed"], row["status"]) == (42.5, 3, "finished")

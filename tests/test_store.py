@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -120,14 +121,17 @@ def test_checkpoint_items_are_kept_and_read_back(tmp_path):
 
     def compute(i):
         calls.append(i)
+        time.sleep(0.01)
         return {"i": i, "value": np.full(3, float(i))}
 
     assert checkpoint.item("a", lambda: compute(0))["i"] == 0       # no folder: just computes
     with checkpoint.checkpointing(tmp_path / "ck"):
         first = [checkpoint.item(f"lr={i}", lambda i=i: compute(i)) for i in range(3)]
-    with checkpoint.checkpointing(tmp_path / "ck"):
+    resumed = checkpoint.Resumed()
+    with checkpoint.checkpointing(tmp_path / "ck", resumed):
         again = [checkpoint.item(f"lr={i}", lambda i=i: compute(i)) for i in range(4)]
     assert calls == [0, 0, 1, 2, 3]
+    assert resumed.items == 3 and resumed.seconds >= 3 * 0.01  # the three read back, with their first time
     assert all(np.array_equal(a["value"], b["value"]) for a, b in zip(first, again))
     assert not [p for p in os.listdir(tmp_path / "ck") if p.startswith(".partial")]
 
@@ -331,3 +335,20 @@ def test_shared_changes_name_the_shared_modules_whose_code_changed(tmp_path):
     git("commit", "-qm", "second")
     assert sorted(shared_changes(commit, package)) == ["kernels.py", "old.py", "training.py"]
     assert shared_changes(None, package) is None and shared_changes("0" * 40, package) is None
+
+
+def test_a_resumed_store_run_records_the_items_it_read_back_and_their_time(tmp_path):
+    """sweep.run_one with checkpoints: a first run reads nothing back (no resumed fields); a second
+    in the same folder reads every item and records their count and earlier seconds."""
+    from pathkernel.experiments.kernel_regime import ntk_limit
+    from pathkernel.runs import sweep as sweep_module
+
+    config = dataclasses.replace(ntk_limit.Config.quick(), widths=(8, 16), seeds=1, regression_widths=(8, 16),
+                                 regression_seeds=1, steps=5, grid=7)
+    _, first = sweep_module.run_one("kernel_regime.ntk_limit", config, 0, "cpu", checkpoints=str(tmp_path))
+    assert "resumed_items" not in first["run"]
+    _, again = sweep_module.run_one("kernel_regime.ntk_limit", config, 0, "cpu", checkpoints=str(tmp_path))
+    items = len(list(tmp_path.glob("*.npz")))
+    assert again["run"]["resumed_items"] == items == 2 * len(config.widths) + len(config.regression_widths)
+    assert 0 < again["run"]["resumed_s"] <= first["run"]["wall_s"]
+    assert again["result_sha256"] == first["result_sha256"]

@@ -221,7 +221,8 @@ def page_numbers(kernels: dict[str, Any], gpu: dict[str, Any]) -> dict[str, str]
 def stored_runs_table(store: str | Path | None = None) -> pd.DataFrame:
     """One row per entry of the results store (default: the book's committed one): the study, its
     scale, seed and status, where it ran, its wall time and the process's peak resident memory
-    (from its provenance; a resumed run's wall time is that of its last session)."""
+    (from its provenance; a resumed run's wall time adds the seconds its items read back took when
+    computed, and "resumed" says how many items it read back)."""
     from pathkernel import runs
     from pathkernel.runs import committed
     from pathkernel.runs.store import Store
@@ -231,7 +232,8 @@ def stored_runs_table(store: str | Path | None = None) -> pd.DataFrame:
              "status": Store(where).status(record["experiment"], runs.study_module(record["experiment"]).Config.from_scale(
                  record["scale"]), record["seed"]),
              "device": record.get("device_name", record["device"]), "CPUs": record["machine"]["cpus"],
-             "wall (s)": record["run"]["wall_s"], "peak memory (MB)": record["run"]["peak_rss_mb"],
+             "wall (s)": record["run"]["wall_s"] + record["run"].get("resumed_s", 0.0),
+             "resumed": record["run"].get("resumed_items", 0), "peak memory (MB)": record["run"]["peak_rss_mb"],
              "commit": (record["git_commit"] or "")[:10]}
             for _, record in (Store(where).records() if where is not None else [])]
     return pd.DataFrame(rows).set_index("study") if rows else pd.DataFrame()

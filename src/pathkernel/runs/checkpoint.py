@@ -10,6 +10,8 @@ Outside a store run this is just ``measure(lr)``. Inside ``with checkpointing(fo
 ``folder/<name>.npz`` as soon as it is computed, and a rerun after an interruption reads it
 instead of computing it again. An item must be a pure function of the config, the seed and its
 name (its own seeded generators), so reading it back gives the same result as computing it.
+Each item keeps the seconds it took; a `Resumed` passed to `checkpointing` counts the items read
+back and the seconds they took when computed, so a resumed run can report its whole cost.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,15 +33,26 @@ import numpy as np
 from pathkernel.runs.encoding import decode, encode
 
 T = TypeVar("T")
-_FOLDER: ContextVar[Path | None] = ContextVar("pathkernel_checkpoint_folder", default=None)
+
+
+@dataclass
+class Resumed:
+    """Items read back instead of computed: how many, and the seconds they took when they were
+    computed (0 for an item saved before items kept their time)."""
+    items: int = 0
+    seconds: float = 0.0
+
+
+_FOLDER: ContextVar[tuple[Path, Resumed] | None] = ContextVar("pathkernel_checkpoint_folder", default=None)
 
 
 @contextlib.contextmanager
-def checkpointing(folder: str | Path) -> Iterator[Path]:
-    """Within the block, `item` keeps finished items in `folder` (created)."""
+def checkpointing(folder: str | Path, resumed: Resumed | None = None) -> Iterator[Path]:
+    """Within the block, `item` keeps finished items in `folder` (created) and counts the ones it
+    reads back in `resumed`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    token = _FOLDER.set(folder)
+    token = _FOLDER.set((folder, resumed if resumed is not None else Resumed()))
     try:
         yield folder
     finally:
@@ -46,17 +61,22 @@ def checkpointing(folder: str | Path) -> Iterator[Path]:
 
 def item(name: str, compute: Callable[[], T]) -> T:
     """``compute()``, or its saved value when this item already finished in the current checkpoint folder."""
-    folder = _FOLDER.get()
-    if folder is None:
+    current = _FOLDER.get()
+    if current is None:
         return compute()
+    folder, resumed = current
     path = folder / f"{hashlib.sha256(name.encode()).hexdigest()[:24]}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in stored.files if key != "skeleton"}
-            return decode(json.loads(str(stored["skeleton"]))["value"], arrays)
+            skeleton = json.loads(str(stored["skeleton"]))
+        resumed.items += 1
+        resumed.seconds += skeleton.get("seconds", 0.0)
+        return decode(skeleton["value"], arrays)
+    start = time.perf_counter()
     value = compute()
     arrays: dict[str, np.ndarray] = {}
-    skeleton = json.dumps({"name": name, "value": encode(value, arrays)})
+    skeleton = json.dumps({"name": name, "value": encode(value, arrays), "seconds": time.perf_counter() - start})
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".partial-", suffix=".npz")
     os.close(handle)
     try:

@@ -54,7 +54,9 @@ def parse_seeds(text: str) -> list[int]:
 
 def run_one(name: str, config: Any, seed: int, device: str, checkpoints: str | None = None) -> tuple[Any, dict[str, Any]]:
     """Run one seed (in this process or on a worker); the provenance record gains the wall time and
-    the process's peak resident memory (``peak_rss_mb``: since the process started).
+    the process's peak resident memory (``peak_rss_mb``: since the process started), and for a run
+    that resumed from `checkpoints` the items it read back and the seconds they took before
+    (``resumed_items``, ``resumed_s``: the run's whole time is ``wall_s + resumed_s``).
 
     The code the record names (`provenance.code_state`: the study's source digest, the package's,
     the commit) is taken before the run; RuntimeError when the study's source changed while it ran
@@ -62,10 +64,11 @@ def run_one(name: str, config: Any, seed: int, device: str, checkpoints: str | N
     module = study_module(name)
     code = code_state(module)
     keeping = contextlib.nullcontext()
+    resumed = checkpoint.Resumed()
     if checkpoints is not None:
         try:
             Path(checkpoints).mkdir(parents=True, exist_ok=True)
-            keeping = checkpoint.checkpointing(checkpoints)
+            keeping = checkpoint.checkpointing(checkpoints, resumed)
         except OSError:  # a worker that cannot see the store's folder runs without checkpoints
             pass
     start = time.perf_counter()
@@ -77,6 +80,8 @@ def run_one(name: str, config: Any, seed: int, device: str, checkpoints: str | N
         raise RuntimeError(f"the source of {name} changed while it ran; run it again")
     record = provenance(module, config, seed, device, result, code=code)
     record["run"] = {"wall_s": round(wall, 3), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale, 1)}
+    if resumed.items:
+        record["run"].update(resumed_items=resumed.items, resumed_s=round(resumed.seconds, 3))
     if torch.device(device).type == "cuda":
         record["run"]["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     return result, record
