@@ -97,7 +97,7 @@ class Config(Presets):
     }
     large_reason: ClassVar[str] = (
         "the paper preset (sequences of 128, 1,000 of them, 2,000 steps, 20 seeds) would take an estimated 190 hours "
-        "on 2 CPU cores (the stored large run's 54 minutes scaled by length, data, steps and seeds); "
+        "on 2 CPU cores (the stored large run's wall time scaled by length, data, steps and seeds); "
         "the large preset trains sequences of 32, 64 of them, for 1,000 steps")
 
     def __post_init__(self) -> None:
