@@ -143,6 +143,12 @@ def test_stale_entries_are_read_only_when_listed(own_store, monkeypatch):
     assert runs.result_digest(runs.result(linear_regression, config=TINY)) == runs.result_digest(result)
     note = book.stored_note(entry, {**stored.record, "run": {"wall_s": 1.0}}, stored.status)
     assert "**Stale**" in note and "needs a GPU we did not have" in note and "provenance record" in note
+    # the caption says when the commit is not the whole story, and counts a resumed run's earlier time
+    for dirty, said in ((False, "1 s at commit"), (True, "(from a modified tree)"), (None, "(tree state not recorded)")):
+        note = book.stored_note(entry, {**stored.record, "git_dirty": dirty, "run": {"wall_s": 1.0}}, "finished")
+        assert said in note and ("modified" in note) == (dirty is True) and ("not recorded" in note) == (dirty is None)
+    resumed = {**stored.record, "git_dirty": False, "run": {"wall_s": 1.0, "resumed_items": 2, "resumed_s": 40.0}}
+    assert "in 41 s at commit" in book.stored_note(entry, resumed, "finished")
 
 
 @pytest.mark.parametrize("line", ["linear_regression large 0", "linear_regression large x | why", "a b | why",

@@ -85,14 +85,17 @@ def stored_figure(figure_id: str, *, seed: int | None = None) -> tuple[Figure, s
 
 def stored_note(entry: committed.Entry, record: dict[str, Any], state: str) -> str:
     """The caption note of a stored figure: which preset, why (for a separate large preset), the
-    machine, device, commit and wall time of its run, a link to its provenance record, and "stale"
-    with the stale-list's reason when the study's source changed since."""
+    machine, device, commit (and whether the tree had changes beyond it) and wall time of its run
+    (with the time of checkpoints a resumed run read back), a link to its provenance record, and
+    "stale" with the stale-list's reason when the study's source changed since."""
     config_class = type(entry.config)
     machine = record["machine"]
     device = record.get("device_name", record["device"])
     where = "the CPU" if device == "cpu" else device
+    tree = {False: "", True: " (from a modified tree)"}.get(record.get("git_dirty"), " (tree state not recorded)")
+    seconds = record["run"]["wall_s"] + record["run"].get("resumed_s", 0.0)
     ran = (f"run on {where} of a {machine['cpus']}-core {machine['platform'].split('-')[0]} machine in "
-           f"{record['run']['wall_s']:.0f} s at commit `{(record['git_commit'] or 'unknown')[:10]}`")
+           f"{seconds:.0f} s at commit `{(record['git_commit'] or 'unknown')[:10]}`{tree}")
     note = f"the **{entry.scale}** preset, {ran}; [provenance record]({committed.provenance_url(entry)})"
     if config_class.has_large():
         note += f". Why not the paper preset: {config_class.large_reason}"
