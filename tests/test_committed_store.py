@@ -177,6 +177,24 @@ def test_cli_build_at_paper_reads_the_store_or_names_the_command(own_store, tmp_
     assert err.count("\n") == 1 and not (out / "fig-linear-residual.png").exists()
 
 
+def test_cli_build_of_several_figures_names_every_missing_one_and_a_stored_large_preset(own_store, tmp_path, capsys,
+                                                                                       monkeypatch):
+    """Every figure is checked before anything is drawn: the one-line error names the first missing
+    entry's command, the other figures without a stored run, and the large preset stored instead."""
+    monkeypatch.setattr(linear_regression.Config, "large", classmethod(lambda cls: TINY))
+    result = linear_regression.run(TINY, seed=0)
+    Store(own_store).save(linear_regression, TINY, 0, result,
+                          {**runs.provenance(linear_regression, TINY, 0, "cpu", result), "run": {"wall_s": 1.0}})
+    out = tmp_path / "figures"
+    assert main(["figures", "build", "fig-linear-residual", "fig-linear-kernels", "--scale", "paper",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "1 more without a stored run: fig-linear-kernels" in err
+    assert "--scale large reads the stored large preset of linear_regression" in err and not list(out.glob("*.png"))
+    assert main(["figures", "build", "fig-linear-residual", "--scale", "large", "--out", str(out)]) == 0
+    assert (out / "fig-linear-residual.png").exists()
+
+
 def test_cli_build_from_the_committed_store_carries_the_runs_provenance(tmp_path):
     entry = committed.Entry("linear_regression", linear_regression.Config.paper(), 0)
     if committed.status(entry) != "finished":

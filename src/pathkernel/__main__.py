@@ -99,15 +99,27 @@ def main(argv: list[str] | None = None) -> int:
         from pathkernel import runs
         from pathkernel.runs import committed
 
+        where = args.store or committed.default_store()
+        missing, large = [], set()
         for figure_id in ids:
             spec = figures.spec(figure_id)
-            config = figures.experiment_module(spec).Config.from_scale(scale)
+            config_class = figures.experiment_module(spec).Config
             seed = spec.seed if args.seed is None else args.seed
-            where = args.store or committed.default_store()
             name = runs.study_name(spec.experiment)
-            if where is None or committed.load(committed.Entry(name, config, seed), where) is None:
-                return _fail(f"{figure_id}: {committed.not_stored(name, config.scale, seed, where, args.store or 'results')}"
-                             f" or pass --recompute")
+            if where is None or committed.load(committed.Entry(name, config_class.from_scale(scale), seed), where) is None:
+                missing.append((figure_id, name, seed))
+                if scale == "paper" and config_class.has_large() and where is not None \
+                        and committed.load(committed.Entry(name, config_class.large(), seed), where) is not None:
+                    large.add(name)
+        if missing:
+            figure_id, name, seed = missing[0]
+            message = (f"{figure_id}: {committed.not_stored(name, scale, seed, where, args.store or 'results')}, "
+                       f"or pass --recompute")
+            if len(missing) > 1:
+                message += f"; {len(missing) - 1} more without a stored run: {', '.join(m[0] for m in missing[1:])}"
+            if large:
+                message += f"; --scale large reads the stored large preset of {', '.join(sorted(large))}"
+            return _fail(message)
     for figure_id in ids:
         record = figures.build(figure_id, scale=scale, seed=args.seed, out=args.out, device=device, store=args.store,
                                recompute=args.recompute)
