@@ -141,6 +141,20 @@ PAPER_VALUES: dict[str, tuple[PaperValue, ...]] = {
                    "Guo et al. show pictures after SGD epochs and we train by full-batch Adam; compare with the "
                    "Euclidean homogeneity (kernelevolution-euclid-h)."),
     ),
+    "kernel_evolution.waves": (
+        PaperValue("kernelevolution-rmse-square", "root-mean-square error of the trained network on the square wave",
+                   "not in our copy: Fig. 2(c) shows the “Learned prediction versus ground truth for the square-wave "
+                   "target” (Guo–He–Morel, caption only)",
+                   "Their figure gives no error; compare with the error on the sine (kernelevolution-rmse-sine), "
+                   "which has no jump."),
+    ),
+    "kernel_evolution.svms": (
+        PaperValue("kernelevolution-svm-ellipse-tangent", "accuracy of a linear SVM on the tangent features, ellipse task",
+                   "not in our copy: Fig. 3 sets it beside “an SVM with a Gaussian RBF kernel on the raw inputs” on the "
+                   "circle and “the anisotropic ellipse variant” (Guo–He–Morel, caption only)",
+                   "Compare with the RBF SVM on the raw inputs (kernelevolution-svm-ellipse-rbf) and with the network "
+                   "itself (kernelevolution-svm-ellipse-net)."),
+    ),
     "kernel_evolution.umap": (
         PaperValue("kernelevolution-sil-end-unseen", "silhouette of the unseen digits in the trained tangent features",
                    "unseen digits 5–9 “fail to form distinct clusters” (Guo–He–Morel, Fig. 4)",
@@ -257,6 +271,11 @@ PAPER_VALUES: dict[str, tuple[PaperValue, ...]] = {
                    "S1's bound on σ is lost and our σ is of our choosing (parityrates-sigma), so a shortfall from "
                    "“all” may be a σ beyond S1's bound; read it with the mean pixel error on the unseen k' "
                    "(parityrates-s1-noise-error)."),
+        PaperValue("parityrates-s1-wide", "exact runs from w* plus noise σ with the first kernel enlarged (S1's structure)",
+                   "none: “by increasing the kernel size of one of the convolutions, the network stopped converging” "
+                   "(S1 §6.1.3)",
+                   "S1's enlarged size is lost and ours is our choice (parityrates-wide), with w* padded by zeros; as "
+                   "for the random start, one exact run already contradicts “stopped converging”."),
         PaperValue("parityrates-s1-extra-error", "pixel error on unseen k' with inserted convolutions (S1's structure)",
                    "not in our copy: “an error of order” (value lost), a solution “not the optimal one, but whose error "
                    "was low” (S1 §6.1.3)",
@@ -271,6 +290,13 @@ PAPER_VALUES: dict[str, tuple[PaperValue, ...]] = {
                    "“data points that share exactly one peak” are the closest (S1 §6.3; no number)",
                    "Euclidean distance ties every training point that shares one peak, so compare with the share "
                    "under Euclidean distance (twopeaks-euclid-one) and with the label agreement."),
+    ),
+    "two_peaks.multi_peak": (
+        PaperValue("twopeaks-gd-unseen", "gradient descent's accuracy on the unseen inputs with more than two peaks",
+                   "fails: “All experiments featuring more than two peaks failed to maintain its level of precision "
+                   "outside the training set” (S1 §6.3)",
+                   "One size and seed under the budget rule both optimizers share; compare with Adam's "
+                   "(twopeaks-adam-unseen), and the sweep over sizes and seeds (two_peaks.sizes) for the claim."),
     ),
     "two_peaks.sizes": (
         PaperValue("twopeaks-sizes-holds", "training-set sizes where Adam's unseen accuracy beats gradient descent's",
