@@ -9,12 +9,13 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from pathkernel import book, figures, runs
 from pathkernel.__main__ import main
 from pathkernel.experiments import linear_regression
-from pathkernel.runs import committed
+from pathkernel.runs import checkpoint, committed
 from pathkernel.runs.store import Store
 
 STORE = committed.default_store()
@@ -61,8 +62,10 @@ def test_every_stored_entry_has_its_provenance_and_matches_the_current_code():
 
 
 def test_the_store_holds_only_complete_entries():
-    """Every folder of an entry has its arrays, the rest of its result and its provenance record: an
-    interrupted run's checkpoints or partial folder is never committed (.gitignore keeps them out)."""
+    """Every folder of an entry has its arrays, the rest of its result and its provenance record. A
+    partial folder is never committed (.gitignore keeps it and checkpoints out); an interrupted run's
+    checkpoints are committed (forced) only for an entry on the stale-list, named by the study's
+    current source digest, so that a clean clone resumes the run instead of starting it again."""
     tracked = subprocess.run(["git", "ls-files", "results"], capture_output=True, text=True, cwd=STORE.parent)
     if tracked.returncode != 0:
         pytest.skip("not a git checkout")
@@ -73,7 +76,19 @@ def test_the_store_holds_only_complete_entries():
             folders.setdefault("/".join(parts[:4]), set()).add(parts[4])
         else:
             assert len(parts) == 2, f"{path}: not in an entry's folder"
+    listed = committed.stale_list()
     for folder, names in folders.items():
+        kept = re.fullmatch(r"results/([\w.]+)/(paper|large)/seed(\d+)-[0-9a-f]{16}\.checkpoints-[0-9a-f]{16}", folder)
+        if kept:
+            study, scale, seed = kept.groups()[:3]
+            entry = committed.Entry(study, runs.study_module(study).Config.from_scale(scale), int(seed))
+            assert (study, scale, int(seed)) in listed and committed.status(entry) != "finished", \
+                f"{folder}: checkpoints of an entry that is finished or not on the stale-list"
+            current = Store(STORE).checkpoints(study, entry.config, int(seed)).relative_to(STORE.parent)
+            assert current.as_posix() == folder, \
+                f"{folder}: checkpoints of another config or another version of the study's code"
+            assert all(re.fullmatch(r"[0-9a-f]{24}\.npz", name) for name in names), f"{folder}: {sorted(names)}"
+            continue
         assert re.fullmatch(r"results/[\w.]+/(paper|large)/seed\d+-[0-9a-f]{16}", folder), folder
         assert names == {"result.npz", "result.json", "provenance.json"}, f"{folder}: {sorted(names)}"
     leftovers = ["results/a/paper/seed0-0123456789abcdef.checkpoints-x/i.npz",
@@ -230,6 +245,18 @@ def test_store_status_lists_every_needed_entry():
     for line in lines:
         assert line.split()[4] in ("finished", "stale", "missing")
     assert done.returncode == (1 if any("refresh:" in line for line in lines) else 0)
+
+
+def test_store_status_says_when_an_unfinished_entry_resumes_from_kept_items(tmp_path, capsys):
+    """An entry with finished checkpoint items for the current code says how many a rerun reads back."""
+    entry = next(entry for entry in committed.needed() if entry.study == "linear_regression")
+    folder = Store(tmp_path).checkpoints(entry.study, entry.config, entry.seed)
+    with checkpoint.checkpointing(folder):
+        for i in range(3):
+            checkpoint.item(f"part {i}", lambda i=i: np.full(2, float(i)))
+    assert main(["store", "status", "--store", str(tmp_path)]) == 1
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("linear_regression "))
+    assert f"(resumes from 3 finished items in {folder.name})" in line and "refresh:" in line
 
 
 def test_large_is_paper_unless_a_study_says_why_not():

@@ -154,6 +154,10 @@ def _store_status(args: argparse.Namespace) -> int:
                 line += f"  (run from a modified tree of {str(commit)[:10]})"
             if changes[commit]:
                 line += f"  (shared code changed since this run: {', '.join(changes[commit])})"
+        kept = Store(where).checkpoints(entry.study, entry.config, entry.seed) \
+            if state != "finished" and where is not None else None
+        if kept is not None and kept.is_dir() and any(kept.glob("*.npz")):
+            line += f"  (resumes from {len(list(kept.glob('*.npz')))} finished items in {kept.name})"
         if state != "finished" and reason:
             line += f"  (listed: {reason})"
         elif state != "finished":
