@@ -164,6 +164,11 @@ def test_stale_entries_are_read_only_when_listed(own_store, monkeypatch):
         assert said in note and ("modified" in note) == (dirty is True) and ("not recorded" in note) == (dirty is None)
     resumed = {**stored.record, "git_dirty": False, "run": {"wall_s": 1.0, "resumed_items": 2, "resumed_s": 40.0}}
     assert "in 41 s at commit" in book.stored_note(entry, resumed, "finished")
+    # prose numbers read from it say so too
+    monkeypatch.setattr(linear_regression.Config, "large", classmethod(lambda cls: TINY))
+    runs.clear()
+    glued = book.numbers(linear_regression, scale="large")
+    assert glued == {name: f"{value} (stale)" for name, value in linear_regression.numbers(result).items()}
 
 
 @pytest.mark.parametrize("line", ["linear_regression large 0", "linear_regression large x | why", "a b | why",

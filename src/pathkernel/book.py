@@ -108,8 +108,9 @@ def stored_note(entry: committed.Entry, record: dict[str, Any], state: str) -> s
 def numbers(*studies: str | ModuleType, scale: str | None = None, seed: int = 0) -> dict[str, Any]:
     """The prose numbers of `studies`: ``study.numbers(runs.result(study, scale, seed))`` merged
     in order; at a paper or large `scale` whose entry the store lacks, every name of the study's
-    numbers is `NOT_STORED`. Raises ValueError when a study has no ``numbers`` or two studies give
-    one name."""
+    numbers is `NOT_STORED`, and where the entry is stale (read because it is on the stale-list)
+    every number says "(stale)". Raises ValueError when a study has no ``numbers`` or two studies
+    give one name."""
     merged: dict[str, Any] = {}
     for study in studies:
         module = runs.study_module(study)
@@ -117,6 +118,10 @@ def numbers(*studies: str | ModuleType, scale: str | None = None, seed: int = 0)
             raise ValueError(f"study {module.__name__} has no numbers(result) function")
         try:
             values = module.numbers(runs.result(module, scale=scale, seed=seed))
+            config = module.Config.from_scale(scale)
+            if config.scale != "quick" and committed.status(committed.Entry(runs.study_name(module), config, seed)) \
+                    == "stale":
+                values = {name: f"{value} (stale)" for name, value in values.items()}
         except committed.StoredResultError:
             values = {name: NOT_STORED for name in module.numbers(runs.result(module, scale="quick", seed=seed))}
         clash = merged.keys() & values.keys()
