@@ -74,6 +74,7 @@ def test_glyph_fills_its_square_and_keeps_its_holes():
     assert zero.shape == (128, 128) and 0 <= zero.min() and zero.max() <= 1
     rows, cols = np.flatnonzero(zero.max(1) > 0.5), np.flatnonzero(zero.max(0) > 0.5)
     assert rows[0] <= 2 and rows[-1] >= 125  # the taller side fills the square
+    assert abs((cols[0] + cols[-1]) / 2 - 63.5) <= 2 and cols[-1] - cols[0] < 120  # the other in proportion, centred
     assert zero[64, 64] < 0.05  # the counter of the 0 stays empty
     assert digits.render_glyph("1", "DejaVuSans.ttf", 128).sum() < digits.render_glyph("8", "DejaVuSans.ttf", 128).sum()
 
