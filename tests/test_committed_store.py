@@ -69,32 +69,36 @@ def test_the_store_holds_only_complete_entries():
     tracked = subprocess.run(["git", "ls-files", "results"], capture_output=True, text=True, cwd=STORE.parent)
     if tracked.returncode != 0:
         pytest.skip("not a git checkout")
-    folders: dict[str, set[str]] = {}
-    for path in tracked.stdout.splitlines():
-        parts = path.split("/")
-        if len(parts) == 5:
-            folders.setdefault("/".join(parts[:4]), set()).add(parts[4])
-        else:
-            assert len(parts) == 2, f"{path}: not in an entry's folder"
-    listed = committed.stale_list()
-    for folder, names in folders.items():
-        kept = re.fullmatch(r"results/([\w.]+)/(paper|large)/seed(\d+)-[0-9a-f]{16}\.checkpoints-[0-9a-f]{16}", folder)
-        if kept:
-            study, scale, seed = kept.groups()[:3]
-            entry = committed.Entry(study, runs.study_module(study).Config.from_scale(scale), int(seed))
-            assert (study, scale, int(seed)) in listed and committed.status(entry) != "finished", \
-                f"{folder}: checkpoints of an entry that is finished or not on the stale-list"
-            current = Store(STORE).checkpoints(study, entry.config, int(seed)).relative_to(STORE.parent)
-            assert current.as_posix() == folder, \
-                f"{folder}: checkpoints of another config or another version of the study's code"
-            assert all(re.fullmatch(r"[0-9a-f]{24}\.npz", name) for name in names), f"{folder}: {sorted(names)}"
-            continue
-        assert re.fullmatch(r"results/[\w.]+/(paper|large)/seed\d+-[0-9a-f]{16}", folder), folder
-        assert names == {"result.npz", "result.json", "provenance.json"}, f"{folder}: {sorted(names)}"
+    assert not committed.tracked_problems(tracked.stdout.splitlines()), committed.tracked_problems(
+        tracked.stdout.splitlines())
     leftovers = ["results/a/paper/seed0-0123456789abcdef.checkpoints-x/i.npz",
                  "results/a/paper/seed0-0123456789abcdef.partial-x/result.npz"]
     ignored = subprocess.run(["git", "check-ignore", *leftovers], capture_output=True, text=True, cwd=STORE.parent)
     assert ignored.stdout.split() == leftovers
+
+
+def test_committed_checkpoints_are_allowed_only_for_a_listed_unfinished_entry_of_the_current_code(own_store):
+    entry = committed.Entry("linear_regression", TINY, 0)
+    store = Store(own_store)
+    kept = store.checkpoints(entry.study, TINY, 0).relative_to(own_store.parent).as_posix()
+    item, root = "0123456789abcdef01234567.npz", own_store.name
+    folder = store.entry(entry.study, TINY, 0).relative_to(own_store.parent).as_posix()
+    complete = [f"{folder}/{name}" for name in ("result.npz", "result.json", "provenance.json")]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(linear_regression.Config, "large", classmethod(lambda cls: TINY))
+        assert committed.tracked_problems([f"{root}/README.md", f"{root}/stale.txt", *complete], own_store) == []
+        assert "not on the stale-list" in committed.tracked_problems([f"{kept}/{item}"], own_store)[0]
+        (own_store / "stale.txt").write_text("linear_regression large 0 | interrupted, resumes\n")
+        assert committed.tracked_problems([f"{kept}/{item}"], own_store) == []
+        older = kept[:-16] + "0" * 16
+        assert "another version" in committed.tracked_problems([f"{older}/{item}"], own_store)[0]
+        assert "not all checkpoint items" in committed.tracked_problems([f"{kept}/.partial-x.npz"], own_store)[0]
+        assert "holds" in committed.tracked_problems(complete[:2], own_store)[0]
+        assert "not in an entry" in committed.tracked_problems([f"{root}/a/b.npz"], own_store)[0]
+        result = linear_regression.run(TINY, seed=0)
+        store.save(linear_regression, TINY, 0, result,
+                   {**runs.provenance(linear_regression, TINY, 0, "cpu", result), "run": {"wall_s": 1.0}})
+        assert "finished" in committed.tracked_problems([f"{kept}/{item}"], own_store)[0]
 
 
 def test_stored_arrays_match_their_recorded_digests():
@@ -334,8 +338,9 @@ def test_numbers_a_note_names_are_numbers_of_its_study_and_are_shown_with_our_va
             continue
         numbers = runs.study_module(study).numbers(stored.result)
         for value in values:
-            text = book.with_values(value.note, numbers, numbers, "paper")
-            assert not re.search(r"\([a-z0-9]+(-[a-z0-9]+)+\)", text), (study, text)
+            named = re.findall(r"\(([a-z0-9]+(?:-[a-z0-9]+)+)\)", value.note)
+            text = book.with_values(value.note, numbers, {}, "paper")
+            assert all(f"(ours: {numbers[name]} at quick)" in text and name not in text for name in named), text
     assert book.with_values("compare (a-b) with (c-d).", {"a-b": "1", "c-d": "2"}, {"a-b": "3"}, "large") \
         == "compare (ours: 1 at quick, 3 at large) with (ours: 2 at quick)."
     with pytest.raises(KeyError, match="a-c"):

@@ -337,6 +337,46 @@ def test_shared_changes_name_the_shared_modules_whose_code_changed(tmp_path):
     assert shared_changes(None, package) is None and shared_changes("0" * 40, package) is None
 
 
+def test_a_tree_is_dirty_only_when_the_code_studies_compute_with_differs_from_its_commit(tmp_path):
+    """git_dirty in a scratch repository: reworded comments and edited presentation or run-store
+    modules leave the tree clean for provenance; an edited, an untracked or a deleted computing
+    module (experiments included) makes it dirty; outside a checkout it is None."""
+    import subprocess
+
+    from pathkernel.runs.provenance import git_dirty
+
+    package = tmp_path / "src" / "pkg"
+    files = {"models.py": "x = 1  # one\n", "training.py": "def step(w):\n    return w - 1\n",
+             "experiments/study.py": "n = 4\n", "plots/figure.py": "z = 3\n", "book.py": "b = 5\n",
+             "runs/store.py": "s = 6\n"}
+    for name, text in files.items():
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text(text)
+    assert git_dirty(package) is None
+
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    assert git_dirty(package) is False
+    (package / "models.py").write_text("x = 1  # the one\n")
+    for name in ("plots/figure.py", "book.py", "runs/store.py"):
+        (package / name).write_text("changed = True\n")
+    (tmp_path / "notes.md").write_text("outside the package\n")
+    assert git_dirty(package) is False
+    for change in (lambda: (package / "training.py").write_text("def step(w):\n    return w - 2\n"),
+                   lambda: (package / "experiments" / "study.py").write_text("n = 5\n"),
+                   lambda: (package / "kernels.py").write_text("k = 7\n"),
+                   lambda: (package / "models.py").unlink()):
+        git("stash", "-q", "--include-untracked")
+        assert git_dirty(package) is False
+        change()
+        assert git_dirty(package) is True
+
+
 def test_a_resumed_store_run_records_the_items_it_read_back_and_their_time(tmp_path):
     """sweep.run_one with checkpoints: a first run reads nothing back (no resumed fields); a second
     in the same folder reads every item and records their count and earlier seconds."""

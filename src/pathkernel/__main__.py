@@ -12,6 +12,7 @@ experiment, bad ``--seeds``, a store that cannot be written and an unreachable s
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from pathkernel.experiments import DEVICES, SCALES, check_device, current_scale
@@ -106,14 +107,15 @@ def main(argv: list[str] | None = None) -> int:
             config_class = figures.experiment_module(spec).Config
             seed = spec.seed if args.seed is None else args.seed
             name = runs.study_name(spec.experiment)
-            if where is None or committed.load(committed.Entry(name, config_class.from_scale(scale), seed), where) is None:
-                missing.append((figure_id, name, seed))
+            config = config_class.from_scale(scale)
+            if where is None or committed.load(committed.Entry(name, config, seed), where) is None:
+                missing.append((figure_id, name, config.scale, seed))
                 if scale == "paper" and config_class.has_large() and where is not None \
                         and committed.load(committed.Entry(name, config_class.large(), seed), where) is not None:
                     large.add(name)
         if missing:
-            figure_id, name, seed = missing[0]
-            message = (f"{figure_id}: {committed.not_stored(name, scale, seed, where, args.store or 'results')}, "
+            figure_id, name, preset, seed = missing[0]
+            message = (f"{figure_id}: {committed.not_stored(name, preset, seed, where, args.store or 'results')}, "
                        f"or pass --recompute")
             if len(missing) > 1:
                 message += f"; {len(missing) - 1} more without a stored run: {', '.join(m[0] for m in missing[1:])}"
@@ -156,8 +158,10 @@ def _store_status(args: argparse.Namespace) -> int:
                 line += f"  (shared code changed since this run: {', '.join(changes[commit])})"
         kept = Store(where).checkpoints(entry.study, entry.config, entry.seed) \
             if state != "finished" and where is not None else None
-        if kept is not None and kept.is_dir() and any(kept.glob("*.npz")):
-            line += f"  (resumes from {len(list(kept.glob('*.npz')))} finished items in {kept.name})"
+        items = [path for path in kept.glob("*.npz") if re.fullmatch(r"[0-9a-f]{24}\.npz", path.name)] \
+            if kept is not None and kept.is_dir() else []
+        if items:
+            line += f"  (resumes from {len(items)} finished items in {kept.name})"
         if state != "finished" and reason:
             line += f"  (listed: {reason})"
         elif state != "finished":

@@ -274,8 +274,8 @@ PAPER_VALUES: dict[str, tuple[PaperValue, ...]] = {
         PaperValue("parityrates-s1-wide", "exact runs from w* plus noise σ with the first kernel enlarged (S1's structure)",
                    "none: “by increasing the kernel size of one of the convolutions, the network stopped converging” "
                    "(S1 §6.1.3)",
-                   "S1's enlarged size is lost and ours is our choice (parityrates-wide), with w* padded by zeros; as "
-                   "for the random start, one exact run already contradicts “stopped converging”."),
+                   "S1's enlarged size is lost and ours is our choice (parityrates-wide), with w* padded by zeros; one "
+                   "exact run would contradict “stopped converging” (parityrates-s1-wide-verdict)."),
         PaperValue("parityrates-s1-extra-error", "pixel error on unseen k' with inserted convolutions (S1's structure)",
                    "not in our copy: “an error of order” (value lost), a solution “not the optimal one, but whose error "
                    "was low” (S1 §6.1.3)",

@@ -75,7 +75,7 @@ class Config(Presets):
         "together": "ours: memory only (networks trained at once), not a setting of the experiment",
     }
     large_reason: ClassVar[str] = (
-        "the paper preset (sequences of 128, 1,000 of them, 2,000 steps, 10 seeds) would take an estimated 10 hours "
+        "the paper preset (sequences of 128, 1,000 of them, 2,000 steps, 10 seeds) would take an estimated 12 hours "
         "on 2 CPU cores (the stored large run's wall time scaled by length, data, steps and seeds); "
         "the large preset trains sequences of 32, 128 of them, for 1,000 steps")
 

@@ -103,7 +103,7 @@ class Config(Presets):
     }
     large_reason: ClassVar[str] = (
         "the paper preset (10,000 training images at 128 x 128, 150 epochs of a U-Net up to 512 channels) needs "
-        "a GPU: an estimated 80 hours or more on 2 CPU cores (the stored large run's wall time scaled by images, "
+        "a GPU: an estimated 65 hours or more on 2 CPU cores (the stored large run's wall time scaled by images, "
         "pixels, epochs and the square of the width); the large preset keeps the paper preset's optimizer, learning "
         "rate, down-sampling and suites at 64 x 64 (stored at 128), 2,000 images, 30 epochs and widths to 128")
 

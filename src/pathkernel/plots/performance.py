@@ -222,7 +222,7 @@ def stored_runs_table(store: str | Path | None = None) -> pd.DataFrame:
     """One row per entry of the results store (default: the book's committed one): the study, its
     scale, seed and status, where it ran, its wall time and the process's peak resident memory
     (from its provenance; a resumed run's wall time adds the seconds its items read back took when
-    computed, and "resumed" says how many items it read back)."""
+    computed, about an uninterrupted run's time, and "resumed" says how many items it read back)."""
     from pathkernel import runs
     from pathkernel.runs import committed
     from pathkernel.runs.store import Store

@@ -11,7 +11,8 @@ Outside a store run this is just ``measure(lr)``. Inside ``with checkpointing(fo
 instead of computing it again. An item must be a pure function of the config, the seed and its
 name (its own seeded generators), so reading it back gives the same result as computing it.
 Each item keeps the seconds it took; a `Resumed` passed to `checkpointing` counts the items read
-back and the seconds they took when computed, so a resumed run can report its whole cost.
+back and the seconds they took when computed, so a resumed run can report about what an
+uninterrupted one would have taken.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ refreshes it (`refresh_command`); CI never runs a preset itself.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,3 +146,38 @@ def load(entry: Entry, store: str | Path | None = None) -> Stored | None:
 def seed_of(study: str) -> int:
     """The seed the book shows `study` at (its figures' seed)."""
     return next((entry.seed for entry in needed() if entry.study == study), 0)
+
+
+def tracked_problems(paths: list[str], store: str | Path | None = None) -> list[str]:
+    """What is wrong with the committed files `paths` of the store (relative to its parent, as
+    ``git ls-files results`` gives them): every entry folder must hold exactly ``result.npz``,
+    ``result.json`` and ``provenance.json``; an interrupted run's checkpoint items may be committed
+    only for an entry on the stale-list that is not finished, in the folder of the study's current
+    code (`Store.checkpoints`), so that a clean clone resumes it; nothing else. [] when all is well."""
+    store = Path(store) if store is not None else default_store()
+    listed = stale_list(store)
+    folders: dict[str, set[str]] = {}
+    problems = []
+    for path in paths:
+        parts = path.split("/")
+        if len(parts) == 5:
+            folders.setdefault("/".join(parts[:4]), set()).add(parts[4])
+        elif len(parts) != 2:
+            problems.append(f"{path}: not in an entry's folder")
+    for folder, names in sorted(folders.items()):
+        kept = re.fullmatch(r"[^/]+/([\w.]+)/(paper|large)/seed(\d+)-[0-9a-f]{16}\.checkpoints-[0-9a-f]{16}", folder)
+        if kept:
+            study, scale, seed = kept.group(1), kept.group(2), int(kept.group(3))
+            entry = Entry(study, study_module(study).Config.from_scale(scale), seed)
+            current = Store(store).checkpoints(study, entry.config, seed).relative_to(store.parent).as_posix()
+            if (study, scale, seed) not in listed or status(entry, store) == "finished":
+                problems.append(f"{folder}: checkpoints of an entry that is finished or not on the stale-list")
+            elif current != folder:
+                problems.append(f"{folder}: checkpoints of another config or another version of the study's code")
+            elif not all(re.fullmatch(r"[0-9a-f]{24}\.npz", name) for name in names):
+                problems.append(f"{folder}: {sorted(names)} are not all checkpoint items")
+        elif not re.fullmatch(r"[^/]+/[\w.]+/(paper|large)/seed\d+-[0-9a-f]{16}", folder):
+            problems.append(f"{folder}: not an entry's folder")
+        elif names != {"result.npz", "result.json", "provenance.json"}:
+            problems.append(f"{folder}: holds {sorted(names)}")
+    return problems

@@ -13,6 +13,7 @@ import inspect
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -121,27 +122,34 @@ def source_digest(study: str | ModuleType) -> str:
     return digest.hexdigest()
 
 
+def _computes(relative: Path) -> bool:
+    """Whether a file of the package (path relative to ``pathkernel/``) is code a study computes with:
+    a module that is not presentation (``plots``, ``book``, ``figures``, ``paper_values``), the
+    command line (``__main__``) or ``runs``."""
+    return relative.suffix == ".py" and relative.parts[0] not in ("plots", "runs") \
+        and relative.stem not in ("book", "figures", "paper_values", "__main__")
+
+
 def package_digest() -> str:
-    """sha256 of the code (`code_of`) of every module of the package a study computes with: all of
-    ``pathkernel`` but its presentation (``plots``, ``book``, ``figures``, ``paper_values``) and ``runs``."""
+    """sha256 of the code (`code_of`) of every module of the package a study computes with
+    (`_computes`): all of ``pathkernel`` but its presentation, command line and ``runs``."""
     root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     for file in sorted(root.rglob("*.py")):
         relative = file.relative_to(root)
-        if relative.parts[0] in ("plots", "runs") or relative.stem in ("book", "figures", "paper_values"):
+        if not _computes(relative):
             continue
         digest.update(relative.as_posix().encode() + b"\0" + code_of(file.read_text()).encode())
     return digest.hexdigest()
 
 
-def git_dirty() -> bool | None:
-    """Whether the checkout's package source has uncommitted changes (None outside a git checkout)."""
-    try:
-        out = subprocess.run(["git", "status", "--porcelain", "--", "."], capture_output=True, text=True,
-                             timeout=10, cwd=Path(__file__).resolve().parents[1])
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return bool(out.stdout.strip()) if out.returncode == 0 else None
+def git_dirty(root: Path | None = None) -> bool | None:
+    """Whether the code of the package folder `root` (default: this package's) that studies compute
+    with (`_computes`, the modules `package_digest` covers) differs from the checkout's commit, by
+    `code_of`: a reworded comment or docstring, or an edited chapter, test or plot, is not a change;
+    an edited, added (untracked) or deleted module is. None outside a git checkout."""
+    changed = _changed_code("HEAD", root, _computes)
+    return None if changed is None else bool(changed)
 
 
 def git_commit() -> str | None:
@@ -167,9 +175,15 @@ def _is_shared(relative: Path) -> bool:
 
 def shared_changes(commit: str | None, root: Path | None = None) -> list[str] | None:
     """The shared modules (`_is_shared`) whose code (`code_of`) differs between `commit` and the files
-    here, as paths relative to the package folder `root` (default: this package's), added and deleted
-    ones included; None when there is no commit or git cannot read it (outside a checkout, or a
-    commit this clone lacks)."""
+    here, as paths relative to the package folder `root` (default: this package's), added (also
+    untracked) and deleted ones included; None when there is no commit or git cannot read it
+    (outside a checkout, or a commit this clone lacks)."""
+    return _changed_code(commit, root, _is_shared)
+
+
+def _changed_code(commit: str | None, root: Path | None, keep: Callable[[Path], bool]) -> list[str] | None:
+    """The modules under the package folder `root` that `keep` selects (by path relative to `root`)
+    whose code (`code_of`) differs between `commit` and the files here; see `shared_changes`."""
     root = Path(root) if root is not None else Path(__file__).resolve().parents[1]
 
     def git(*args: str) -> subprocess.CompletedProcess:
@@ -180,20 +194,21 @@ def shared_changes(commit: str | None, root: Path | None = None) -> list[str] | 
     try:
         prefix = git("rev-parse", "--show-prefix").stdout.strip()
         listed = git("diff", "--name-only", "--no-renames", commit, "--", ".")
-        if listed.returncode != 0:
+        untracked = git("ls-files", "--others", "--exclude-standard", "--", ".")
+        if listed.returncode != 0 or untracked.returncode != 0:
             return None
-        changed = []
+        changed = [Path(name) for name in untracked.stdout.split() if keep(Path(name))]
         for name in listed.stdout.split():
             relative = Path(name).relative_to(prefix)
-            if not _is_shared(relative):
+            if not keep(relative):
                 continue
             before = git("show", f"{commit}:{name}")
             now = root / relative
             old_code = code_of(before.stdout) if before.returncode == 0 else None
             new_code = code_of(now.read_text()) if now.is_file() else None
             if old_code != new_code:
-                changed.append(relative.as_posix())
-        return changed
+                changed.append(relative)
+        return sorted({path.as_posix() for path in changed})
     except (OSError, subprocess.SubprocessError):
         return None
 

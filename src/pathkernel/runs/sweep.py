@@ -56,7 +56,8 @@ def run_one(name: str, config: Any, seed: int, device: str, checkpoints: str | N
     """Run one seed (in this process or on a worker); the provenance record gains the wall time and
     the process's peak resident memory (``peak_rss_mb``: since the process started), and for a run
     that resumed from `checkpoints` the items it read back and the seconds they took before
-    (``resumed_items``, ``resumed_s``: the run's whole time is ``wall_s + resumed_s``).
+    (``resumed_items``, ``resumed_s``: ``wall_s + resumed_s`` approximates an uninterrupted run's
+    time, leaving out the earlier sessions' start-up and the item cut off by the interruption).
 
     The code the record names (`provenance.code_state`: the study's source digest, the package's,
     the commit) is taken before the run; RuntimeError when the study's source changed while it ran

@@ -224,7 +224,8 @@ def numbers(result: Result) -> dict[str, str]:
     for key, a in (("small", 0), ("large", -1)):
         values[f"kernelregime-alpha-{key}"] = f"{config.alphas[a]:g}"
         change = result.kernel_change[a]  # two digits below 10%: a nearly constant kernel reads 0.018%, not 0.0%
-        values[f"kernelregime-kernel-change-{key}"] = f"{100 * change:.2g}%" if change < 0.1 else f"{change:.0%}"
+        values[f"kernelregime-kernel-change-{key}"] = (f"{np.format_float_positional(100 * change, 2, False, False)}%"
+                                                       if change < 0.1 else f"{change:.0%}")
         values[f"kernelregime-linear-gap-{key}"] = f"{result.linear_gap[a]:.1e}"
     values["kernelregime-ode-gap-large"] = f"{result.ode_gap[-1]:.3f}"
     values["kernelregime-gap-slope"] = f"{result.gap_slope:.2f}"
