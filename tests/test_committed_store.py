@@ -42,8 +42,9 @@ def test_every_stored_entry_has_its_provenance_and_matches_the_current_code():
     listed = committed.stale_list()
     problems = []
     for folder, record in Store(STORE).records():
-        missing = [field for field in committed.PROVENANCE_FIELDS if field not in record]
-        assert not missing, f"{folder}: provenance lacks {missing}"
+        missing = [field for field in committed.PROVENANCE_FIELDS if record.get(field) is None]
+        assert not missing, f"{folder}: provenance lacks {missing} or leaves them empty"
+        assert isinstance(record["git_dirty"], bool) and re.fullmatch(r"[0-9a-f]{64}", record["package_sha256"])
         assert record["run"]["wall_s"] > 0 and record["run"]["peak_rss_mb"] > 0 and record["machine"]["cpus"] >= 1
         assert re.fullmatch(r"[0-9a-f]{40}", record["git_commit"] or ""), f"{folder}: no git commit"
         try:

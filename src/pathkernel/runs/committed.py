@@ -25,9 +25,9 @@ from pathkernel.runs.studies import study_module, study_name
 STALE_LIST = "stale.txt"
 #: where the committed store is browsed online (the book's ``repository.url``)
 REPOSITORY = "https://github.com/pathkernel/pathkernel"
-#: provenance fields every stored entry must have
+#: provenance fields every stored entry must have, none of them empty (null)
 PROVENANCE_FIELDS = ("experiment", "scale", "seed", "device", "config", "config_sha256", "source_sha256",
-                     "git_commit", "machine", "versions", "result_sha256", "run")
+                     "package_sha256", "git_commit", "git_dirty", "machine", "versions", "result_sha256", "run")
 
 
 class StoredResultError(LookupError):
