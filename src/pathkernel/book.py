@@ -210,7 +210,7 @@ def _result_rows(module: ModuleType, separate_large: bool) -> list[dict[str, str
         rows.append({"study": name, "parameter": f"result: {value.quantity}", "quick": f"ours: {quick[value.number]}",
                      **{key: at_scale[key] for key in (("large", "paper") if separate_large else ("paper",))},
                      "paper value from": f"reported: {value.paper}",
-                     "comparison": with_values(value.note, quick, {k: v + flag for k, v in at_stored.items()},
+                     "comparison": with_values(value.note, quick, {k: f"{v}{flag}" for k, v in at_stored.items()},
                                                entry.scale)})
     return rows
 
