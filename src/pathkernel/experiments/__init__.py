@@ -25,7 +25,8 @@ class Presets:
 
     `large()` is the preset the book renders from the results store beside the quick one: the
     paper preset itself where it runs on a CPU (the default); where that needs a GPU or many CPU
-    hours (the U-Net's 128² images, the parity trainings at sequences of 128), a stated smaller
+    hours or memory (the U-Net's 128² images, the parity trainings at sequences of 128, the
+    kernel-regime networks of widths 8192 and 10^4), a stated smaller
     one (``scale="large"``) that 2 CPU cores run in minutes to a few hours. `large_reason`
     says why a study has a separate one and what the paper preset would cost.
 
