@@ -126,3 +126,21 @@ def test_network_data_downsamples_the_stored_pair():
         assert np.array_equal(inputs[k, 0], lanczos_downsample(stored[0], 2))
         assert np.array_equal(targets[k, 0], lanczos_downsample(stored[1], 2))
     assert shape_filling.oracle_iou(shapes, targets)[0] == 1.0
+
+
+def test_self_attention_in_query_chunks_equals_the_whole_softmax(monkeypatch):
+    """The non-local block scores its queries in chunks to bound memory on large images: the output
+    is the embedded-Gaussian attention of all queries, written out with one softmax (float64)."""
+    from pathkernel.shape_nets import NonLocalBlock
+
+    block = NonLocalBlock(4).double().eval()
+    x = torch.randn(3, 4, 8, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    query = block.theta(x).flatten(2).transpose(1, 2)
+    key = torch.nn.functional.max_pool2d(block.phi(x), 2).flatten(2)
+    value = torch.nn.functional.max_pool2d(block.g(x), 2).flatten(2).transpose(1, 2)
+    whole = torch.softmax(query @ key, dim=-1) @ value
+    expected = x + block.out(whole.transpose(1, 2).reshape(3, -1, 8, 6))
+    monkeypatch.setattr(NonLocalBlock, "max_scores", 3 * 12 * 5)  # 5 queries of 48 per chunk, a ragged last one
+    torch.testing.assert_close(block(x), expected, rtol=1e-12, atol=1e-12)
+    monkeypatch.setattr(NonLocalBlock, "max_scores", 1)  # one query per chunk
+    torch.testing.assert_close(block(x), expected, rtol=1e-12, atol=1e-12)

@@ -57,7 +57,11 @@ class NonLocalBlock(nn.Module):
     """Embedded-Gaussian non-local block (Wang et al. 2018), (b, C, H, W) -> (b, C, H, W):
     z = x + BN(W_z y), y_i = sum_j softmax_j(theta_i . phi_j) g_j over the (H/2)(W/2) max-pooled
     positions j (theta, phi, g: 1x1 convolutions to C/2 channels; with an odd H or W the pooling
-    leaves out the last row or column of keys and values)."""
+    leaves out the last row or column of keys and values). The queries i are taken in chunks of
+    at most `max_scores` scores theta_i . phi_j over the batch, so that memory stays bounded on
+    images larger than the training ones (50 images of 128 x 128 would need 13 GB at once)."""
+
+    max_scores = 2**27  # 512 MB of float32 scores per chunk
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -70,7 +74,9 @@ class NonLocalBlock(nn.Module):
         query = self.theta(x).flatten(2).transpose(1, 2)                    # (b, HW, C/2)
         key = nn.functional.max_pool2d(self.phi(x), 2).flatten(2)           # (b, C/2, HW/4)
         value = nn.functional.max_pool2d(self.g(x), 2).flatten(2).transpose(1, 2)  # (b, HW/4, C/2)
-        y = torch.softmax(query @ key, dim=-1) @ value                      # (b, HW, C/2)
+        rows = max(1, self.max_scores // (b * key.shape[-1]))
+        y = torch.cat([torch.softmax(chunk @ key, dim=-1) @ value          # (b, HW, C/2)
+                       for chunk in query.split(rows, dim=1)], dim=1)
         return x + self.out(y.transpose(1, 2).reshape(b, -1, h, w))
 
 
