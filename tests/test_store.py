@@ -301,17 +301,12 @@ def test_a_studys_files_are_loaded_with_it_and_hold_what_they_import(study):
                     assert Path(spec.origin).resolve() in files, f"{path.name} imports {name}, which is not hashed"
 
 
-def test_shared_changes_name_the_shared_modules_whose_code_changed(tmp_path):
-    """In a scratch git repository: a reworded comment is no change, an edited statement, an added
-    and a deleted shared module are; presentation, runs and experiment modules are never shared."""
+def _scratch_package(tmp_path, files: dict[str, str]):
+    """A package folder ``tmp_path/src/pkg`` holding `files` (path -> text), not yet a git
+    repository, and a function running git in `tmp_path` that returns its output."""
     import subprocess
 
-    from pathkernel.runs.provenance import shared_changes
-
     package = tmp_path / "src" / "pkg"
-    files = {"models.py": "x = 1  # one\n", "training.py": "def step(w):\n    return w - 1\n",
-             "old.py": "y = 2\n", "plots/figure.py": "z = 3\n", "experiments/study.py": "n = 4\n",
-             "book.py": "b = 5\n", "runs/store.py": "s = 6\n"}
     for name, text in files.items():
         (package / name).parent.mkdir(parents=True, exist_ok=True)
         (package / name).write_text(text)
@@ -320,6 +315,18 @@ def test_shared_changes_name_the_shared_modules_whose_code_changed(tmp_path):
         return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
                               capture_output=True, text=True, check=True).stdout.strip()
 
+    return package, git
+
+
+def test_shared_changes_name_the_shared_modules_whose_code_changed(tmp_path):
+    """In a scratch git repository: a reworded comment is no change, an edited statement, an added
+    and a deleted shared module are; presentation, runs and experiment modules are never shared."""
+    from pathkernel.runs.provenance import shared_changes
+
+    package, git = _scratch_package(tmp_path, {
+        "models.py": "x = 1  # one\n", "training.py": "def step(w):\n    return w - 1\n", "old.py": "y = 2\n",
+        "plots/figure.py": "z = 3\n", "experiments/study.py": "n = 4\n", "book.py": "b = 5\n",
+        "runs/store.py": "s = 6\n"})
     git("init", "-q")
     git("add", ".")
     git("commit", "-qm", "first")
@@ -341,23 +348,13 @@ def test_a_tree_is_dirty_only_when_the_code_studies_compute_with_differs_from_it
     """git_dirty in a scratch repository: reworded comments and edited presentation or run-store
     modules leave the tree clean for provenance; an edited, an untracked or a deleted computing
     module (experiments included) makes it dirty; outside a checkout it is None."""
-    import subprocess
-
     from pathkernel.runs.provenance import git_dirty
 
-    package = tmp_path / "src" / "pkg"
-    files = {"models.py": "x = 1  # one\n", "training.py": "def step(w):\n    return w - 1\n",
-             "experiments/study.py": "n = 4\n", "plots/figure.py": "z = 3\n", "book.py": "b = 5\n",
-             "runs/store.py": "s = 6\n"}
-    for name, text in files.items():
-        (package / name).parent.mkdir(parents=True, exist_ok=True)
-        (package / name).write_text(text)
+    package, git = _scratch_package(tmp_path, {
+        "models.py": "x = 1  # one\n", "training.py": "def step(w):\n    return w - 1\n",
+        "experiments/study.py": "n = 4\n", "plots/figure.py": "z = 3\n", "book.py": "b = 5\n",
+        "runs/store.py": "s = 6\n"})
     assert git_dirty(package) is None
-
-    def git(*args):
-        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
-                              capture_output=True, text=True, check=True).stdout.strip()
-
     git("init", "-q")
     git("add", ".")
     git("commit", "-qm", "first")

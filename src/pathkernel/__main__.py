@@ -12,7 +12,6 @@ experiment, bad ``--seeds``, a store that cannot be written and an unreachable s
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
 from pathkernel.experiments import DEVICES, SCALES, check_device, current_scale
@@ -134,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _store_status(args: argparse.Namespace) -> int:
     """``store status``: one line per entry the book renders, with the refresh command where it is not current."""
-    from pathkernel.runs import committed
+    from pathkernel.runs import checkpoint, committed
 
     from pathkernel.runs.provenance import shared_changes
     from pathkernel.runs.store import Store
@@ -156,12 +155,10 @@ def _store_status(args: argparse.Namespace) -> int:
                 line += f"  (run from a modified tree of {str(commit)[:10]})"
             if changes[commit]:
                 line += f"  (shared code changed since this run: {', '.join(changes[commit])})"
-        kept = Store(where).checkpoints(entry.study, entry.config, entry.seed) \
-            if state != "finished" and where is not None else None
-        items = [path for path in kept.glob("*.npz") if re.fullmatch(r"[0-9a-f]{24}\.npz", path.name)] \
-            if kept is not None and kept.is_dir() else []
-        if items:
-            line += f"  (resumes from {len(items)} finished items in {kept.name})"
+        if state != "finished" and where is not None:
+            kept = Store(where).checkpoints(entry.study, entry.config, entry.seed)
+            if items := checkpoint.finished_items(kept):
+                line += f"  (resumes from {len(items)} finished items in {kept.name})"
         if state != "finished" and reason:
             line += f"  (listed: {reason})"
         elif state != "finished":

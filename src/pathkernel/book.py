@@ -28,6 +28,7 @@ from pathkernel import figures, runs
 from pathkernel.paper_values import PAPER_VALUES
 from pathkernel.plots import _style as style
 from pathkernel.runs import committed
+from pathkernel.runs.provenance import run_seconds
 
 
 #: the text of a prose number whose paper or large result the store lacks
@@ -93,7 +94,7 @@ def stored_note(entry: committed.Entry, record: dict[str, Any], state: str) -> s
     device = record.get("device_name", record["device"])
     where = "the CPU" if device == "cpu" else device
     tree = {False: "", True: " (from a modified tree)"}.get(record.get("git_dirty"), " (tree state not recorded)")
-    seconds = record["run"]["wall_s"] + record["run"].get("resumed_s", 0.0)
+    seconds = run_seconds(record)
     ran = (f"run on {where} of a {machine['cpus']}-core {machine['platform'].split('-')[0]} machine in "
            f"{seconds:.0f} s at commit `{(record['git_commit'] or 'unknown')[:10]}`{tree}")
     note = f"the **{entry.scale}** preset, {ran}; [provenance record]({committed.provenance_url(entry)})"

@@ -225,6 +225,7 @@ def stored_runs_table(store: str | Path | None = None) -> pd.DataFrame:
     computed, about an uninterrupted run's time, and "resumed" says how many items it read back)."""
     from pathkernel import runs
     from pathkernel.runs import committed
+    from pathkernel.runs.provenance import run_seconds
     from pathkernel.runs.store import Store
 
     where = store if store is not None else committed.default_store()
@@ -232,7 +233,7 @@ def stored_runs_table(store: str | Path | None = None) -> pd.DataFrame:
              "status": Store(where).status(record["experiment"], runs.study_module(record["experiment"]).Config.from_scale(
                  record["scale"]), record["seed"]),
              "device": record.get("device_name", record["device"]), "CPUs": record["machine"]["cpus"],
-             "wall (s)": record["run"]["wall_s"] + record["run"].get("resumed_s", 0.0),
+             "wall (s)": run_seconds(record),
              "resumed": record["run"].get("resumed_items", 0), "peak memory (MB)": record["run"]["peak_rss_mb"],
              "commit": (record["git_commit"] or "")[:10]}
             for _, record in (Store(where).records() if where is not None else [])]

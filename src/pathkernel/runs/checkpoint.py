@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +35,8 @@ import numpy as np
 from pathkernel.runs.encoding import decode, encode
 
 T = TypeVar("T")
+#: the file name of a finished item: the first 24 hex digits of its name's sha256 (`item_path`)
+ITEM_FILE = re.compile(r"[0-9a-f]{24}\.npz")
 
 
 @dataclass
@@ -60,13 +63,25 @@ def checkpointing(folder: str | Path, resumed: Resumed | None = None) -> Iterato
         _FOLDER.reset(token)
 
 
+def item_path(folder: Path, name: str) -> Path:
+    """Where the item `name` is kept in `folder` (a name matching `ITEM_FILE`)."""
+    return folder / f"{hashlib.sha256(name.encode()).hexdigest()[:24]}.npz"
+
+
+def finished_items(folder: str | Path) -> list[Path]:
+    """The items kept in `folder` (none when it does not exist), not the partial files of an item
+    being written."""
+    folder = Path(folder)
+    return sorted(path for path in folder.glob("*.npz") if ITEM_FILE.fullmatch(path.name)) if folder.is_dir() else []
+
+
 def item(name: str, compute: Callable[[], T]) -> T:
     """``compute()``, or its saved value when this item already finished in the current checkpoint folder."""
     current = _FOLDER.get()
     if current is None:
         return compute()
     folder, resumed = current
-    path = folder / f"{hashlib.sha256(name.encode()).hexdigest()[:24]}.npz"
+    path = item_path(folder, name)
     if path.is_file():
         with np.load(path, allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in stored.files if key != "skeleton"}

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pathkernel.runs import checkpoint
 from pathkernel.runs.store import Store
 from pathkernel.runs.studies import study_module, study_name
 
@@ -174,7 +175,7 @@ def tracked_problems(paths: list[str], store: str | Path | None = None) -> list[
                 problems.append(f"{folder}: checkpoints of an entry that is finished or not on the stale-list")
             elif current != folder:
                 problems.append(f"{folder}: checkpoints of another config or another version of the study's code")
-            elif not all(re.fullmatch(r"[0-9a-f]{24}\.npz", name) for name in names):
+            elif not all(checkpoint.ITEM_FILE.fullmatch(name) for name in names):
                 problems.append(f"{folder}: {sorted(names)} are not all checkpoint items")
         elif not re.fullmatch(r"[^/]+/[\w.]+/(paper|large)/seed\d+-[0-9a-f]{16}", folder):
             problems.append(f"{folder}: not an entry's folder")

@@ -166,11 +166,9 @@ def git_commit() -> str | None:
 
 def _is_shared(relative: Path) -> bool:
     """Whether a module of the package (path relative to ``pathkernel/``) is shared code a study computes
-    with: not its presentation (``plots``, ``book``, ``figures``, ``paper_values``), not the command
-    line (``__main__``) or ``runs``, and not
-    ``experiments`` (each study's `source_digest` covers its own experiment modules)."""
-    return relative.suffix == ".py" and relative.parts[0] not in ("plots", "runs", "experiments") \
-        and relative.stem not in ("book", "figures", "paper_values", "__main__")
+    with: code it computes with (`_computes`) outside ``experiments`` (each study's `source_digest`
+    covers its own experiment modules)."""
+    return _computes(relative) and relative.parts[0] != "experiments"
 
 
 def shared_changes(commit: str | None, root: Path | None = None) -> list[str] | None:
@@ -211,6 +209,13 @@ def _changed_code(commit: str | None, root: Path | None, keep: Callable[[Path], 
         return sorted({path.as_posix() for path in changed})
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def run_seconds(record: dict[str, Any]) -> float:
+    """The seconds a stored run took, from its provenance `record`: its wall time plus, for a run
+    resumed from checkpoints, the seconds the items it read back took when computed
+    (``run.resumed_s``, see `pathkernel.runs.sweep.run_one`)."""
+    return record["run"]["wall_s"] + record["run"].get("resumed_s", 0.0)
 
 
 def code_state(study: str | ModuleType) -> dict[str, Any]:
